@@ -1,0 +1,15 @@
+// bbreview._core: the compiled half of the bbreview package. Private; users
+// import bbreview. Each area registers its own submodule.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace bbreview::bindings {
+void register_diff(py::module_& m);
+}
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "bbreview native core (private: import bbreview instead)";
+  auto diff = m.def_submodule("diff", "Unified diff parsing, emission and anchoring");
+  bbreview::bindings::register_diff(diff);
+}

@@ -1,0 +1,39 @@
+"""bbreview: a self-hosted AI code reviewer for Bitbucket Cloud.
+
+The native core parses diffs; this package is its Python API::
+
+    import bbreview
+    ps = bbreview.parse_diff(diff_text)
+    for f in ps:
+        print(f.path, f.status, f.added, f.removed)
+"""
+
+from __future__ import annotations
+
+from bbreview.diff import (
+    Anchor,
+    Commit,
+    FileDiff,
+    Hunk,
+    Line,
+    PatchSet,
+    diffstat,
+    parse_diff,
+)
+from bbreview.errors import DiffParseError, Error
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Anchor",
+    "Commit",
+    "DiffParseError",
+    "Error",
+    "FileDiff",
+    "Hunk",
+    "Line",
+    "PatchSet",
+    "__version__",
+    "diffstat",
+    "parse_diff",
+]
