@@ -15,10 +15,13 @@ std::string mode_text(std::uint32_t mode) {
   return buf;
 }
 
+// git omits a count of 1 ("@@ -3 +3 @@"); emitting the same keeps canonical input byte-exact.
 void append_range(std::string& out, std::uint32_t start, std::uint32_t count) {
   out += std::to_string(start);
-  out += ',';
-  out += std::to_string(count);
+  if (count != 1) {
+    out += ',';
+    out += std::to_string(count);
+  }
 }
 
 std::string prefixed(std::string_view prefix, const std::string& path) {
