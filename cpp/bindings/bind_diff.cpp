@@ -66,27 +66,46 @@ Side parse_side(const std::string& side) {
   throw py::value_error("side must be \"new\" or \"old\", got \"" + side + "\"");
 }
 
-// Copies the caller's bytes, str (as UTF-8) or buffer into an owned string.
-std::shared_ptr<const std::string> owned_input(const py::object& data) {
-  const char* ptr = nullptr;
+struct Input {
+  std::string_view text;
+  std::shared_ptr<const void> owner;
+};
+
+// Keeps a Python object alive from C++. The last owner may be released on any
+// thread, so the reference is dropped with the GIL held; at interpreter exit
+// it is leaked instead, as Python objects can no longer be touched.
+std::shared_ptr<const void> hold(const py::object& obj) {
+  PyObject* ref = obj.ptr();
+  Py_INCREF(ref);
+  return std::shared_ptr<const void>(ref, [](const void* p) {
+    if (!Py_IsInitialized()) return;
+    py::gil_scoped_acquire gil;
+    Py_DECREF(static_cast<PyObject*>(const_cast<void*>(p)));
+  });
+}
+
+// The diff bytes without a copy where the object is immutable (bytes, and the
+// UTF-8 form CPython caches inside a str); mutable buffers are copied.
+Input input_of(const py::object& data) {
   Py_ssize_t size = 0;
   if (PyBytes_Check(data.ptr())) {
-    if (PyBytes_AsStringAndSize(data.ptr(), const_cast<char**>(&ptr), &size) != 0) throw py::error_already_set();
-  } else if (PyUnicode_Check(data.ptr())) {
-    ptr = PyUnicode_AsUTF8AndSize(data.ptr(), &size);
-    if (!ptr) throw py::error_already_set();
-  } else if (PyObject_CheckBuffer(data.ptr())) {
-    py::buffer_info info = py::reinterpret_borrow<py::buffer>(data).request();
-    return std::make_shared<const std::string>(static_cast<const char*>(info.ptr),
-                                               static_cast<std::size_t>(info.size * info.itemsize));
-  } else {
-    throw py::type_error("diff text must be str, bytes or a bytes-like object, not " +
-                         std::string(Py_TYPE(data.ptr())->tp_name));
+    char* ptr = nullptr;
+    if (PyBytes_AsStringAndSize(data.ptr(), &ptr, &size) != 0) throw py::error_already_set();
+    return {std::string_view(ptr, static_cast<std::size_t>(size)), hold(data)};
   }
-  // Safe without the GIL: `data` is an immutable bytes/str that the caller
-  // keeps alive for this whole call, and the copy touches no Python object.
-  py::gil_scoped_release release;
-  return std::make_shared<const std::string>(ptr, static_cast<std::size_t>(size));
+  if (PyUnicode_Check(data.ptr())) {
+    const char* ptr = PyUnicode_AsUTF8AndSize(data.ptr(), &size);
+    if (!ptr) throw py::error_already_set();
+    return {std::string_view(ptr, static_cast<std::size_t>(size)), hold(data)};
+  }
+  if (PyObject_CheckBuffer(data.ptr())) {
+    py::buffer_info info = py::reinterpret_borrow<py::buffer>(data).request();
+    auto copy = std::make_shared<const std::string>(static_cast<const char*>(info.ptr),
+                                                    static_cast<std::size_t>(info.size * info.itemsize));
+    return {std::string_view(*copy), copy};
+  }
+  throw py::type_error("diff text must be str, bytes or a bytes-like object, not " +
+                       std::string(Py_TYPE(data.ptr())->tp_name));
 }
 
 py::dict file_record(const PatchSet& ps, const FileDiff& f) {
@@ -250,7 +269,7 @@ void register_diff(py::module_& m) {
       .def_readonly("added", &PatchSet::added)
       .def_readonly("removed", &PatchSet::removed)
       .def_readonly("stats_only", &PatchSet::stats_only)
-      .def_property_readonly("input_size", [](const PatchSet& ps) { return ps.buffer ? ps.buffer->size() : 0; })
+      .def_property_readonly("input_size", [](const PatchSet& ps) { return ps.input.size(); })
       .def("__len__", [](const PatchSet& ps) { return ps.files.size(); })
       .def("to_text", [](const PatchSet& ps) {
         std::string out;
@@ -287,13 +306,14 @@ void register_diff(py::module_& m) {
   m.def(
       "parse",
       [](const py::object& data, bool strict, bool keep_lines) {
-        auto buffer = owned_input(data);
+        Input in = input_of(data);
         ParseOptions options;
         options.strict = strict;
         options.keep_lines = keep_lines;
-        // Parsing touches only the owned buffer and C++ objects.
+        // Safe without the GIL: the input bytes are immutable and held by
+        // `in.owner`; parsing touches no Python object.
         py::gil_scoped_release release;
-        return std::make_shared<PatchSet>(parse(std::move(buffer), options));
+        return std::make_shared<PatchSet>(parse(in.text, std::move(in.owner), options));
       },
       py::arg("data"), py::arg("strict") = true, py::arg("keep_lines") = true,
       "Parse diff text into a PatchSet. Raises ParseError (strict mode) with .args = (line, text, reason).");

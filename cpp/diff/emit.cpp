@@ -69,8 +69,15 @@ void append_file(std::string& out, const FileDiff& f) {
     return;
   }
   if (f.hunks.empty()) return;
-  out += "--- " + (f.old_path ? prefixed("a/", *f.old_path) : std::string("/dev/null")) + "\n";
-  out += "+++ " + (f.new_path ? prefixed("b/", *f.new_path) : std::string("/dev/null")) + "\n";
+  // Like git, a TAB ends a name holding a space, so patch(1) does not read past it.
+  auto side = [](std::string_view prefix, const std::optional<std::string>& path) {
+    if (!path) return std::string("/dev/null");
+    std::string name = prefixed(prefix, *path);
+    if (name.find(' ') != std::string::npos && name.front() != '"') name += '\t';
+    return name;
+  };
+  out += "--- " + side("a/", f.old_path) + "\n";
+  out += "+++ " + side("b/", f.new_path) + "\n";
   for (const Hunk& h : f.hunks) {
     out += "@@ -";
     append_range(out, h.old_start, h.old_count);
@@ -96,7 +103,7 @@ std::string to_text(const PatchSet& patch) {
     throw std::invalid_argument("this PatchSet was parsed for statistics only and holds no lines to emit; parse it in full");
   }
   std::string out;
-  out.reserve(patch.buffer ? patch.buffer->size() : 0);
+  out.reserve(patch.input.size());
   for (const FileDiff& f : patch.files) append_file(out, f);
   return out;
 }

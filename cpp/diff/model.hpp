@@ -1,6 +1,7 @@
 // The diff model: PatchSet -> FileDiff -> Hunk -> Line.
 //
-// A PatchSet owns one byte buffer holding the whole input. Every Line's content
+// A PatchSet shares ownership of one byte buffer holding the whole input (the
+// caller's own buffer where possible: parsing copies nothing). Every Line's content
 // is a view into that buffer, and every Hunk and FileDiff is a span into flat
 // vectors owned by the PatchSet, so parsing allocates a handful of vectors
 // rather than one object per line. The model is immutable once parse() returns:
@@ -92,7 +93,8 @@ struct Warning {
 };
 
 struct PatchSet {
-  std::shared_ptr<const std::string> buffer;  // the whole input; every view points here
+  std::string_view input;              // the whole input; every view points here
+  std::shared_ptr<const void> owner;   // keeps `input` alive
   std::vector<FileDiff> files;
   std::vector<Commit> commits;
   std::vector<Warning> warnings;

@@ -90,7 +90,11 @@ std::optional<std::string_view> strip_components(std::string_view path, int coun
   return path;
 }
 
+// Prefix components a rename/copy header may reveal ("--src-prefix=x/y/").
 constexpr int kMaxPrefixComponents = 3;
+// Without such headers, like git apply: no prefix (--no-prefix) or one (a/, b/,
+// --src-prefix=x/). Stripping more would misread "git diff --no-index old new".
+constexpr int kMaxGuessedPrefixComponents = 1;
 
 struct RawLine {
   std::string_view text;  // without the line ending
@@ -105,9 +109,10 @@ struct HeaderNames {
 
 class Parser {
  public:
-  Parser(std::shared_ptr<const std::string> buffer, const ParseOptions& options)
-      : options_(options), buf_(*buffer) {
-    out_.buffer = std::move(buffer);
+  Parser(std::string_view input, std::shared_ptr<const void> owner, const ParseOptions& options)
+      : options_(options), buf_(input) {
+    out_.input = input;
+    out_.owner = std::move(owner);
     out_.stats_only = !options.keep_lines;
     if (options_.keep_lines) {
       // One exact reservation: no reallocation (and no transient 2x peak) while parsing.
@@ -183,17 +188,23 @@ class Parser {
       parse_plain_file();
     } else if (starts_with(t, "commit ") && is_commit_line(t.substr(7))) {
       parse_log_commit();
-    } else if (starts_with(t, "From ") && t.size() >= 45 && is_hex(t.substr(5, 40)) &&
-               (t.size() == 45 || t[45] == ' ')) {
+    } else if (is_mbox_from(t)) {
       parse_mail_commit();
-    } else if (starts_with(t, "Binary files ") && t.ends_with(" differ")) {
+    } else if (t.size() > 20 && starts_with(t, "Binary files ") && t.ends_with(" differ")) {
       parse_plain_binary();
+    } else if (starts_with(t, "@@ ") && recovering_) {
+      advance();  // the rest of a file already reported and dropped
     } else if (starts_with(t, "@@ ")) {
       fail_here("hunk header outside of a file diff; expected a \"diff --git\" or \"---\"/\"+++\" header first");
       advance();
     } else {
       advance();  // commit text, diffstat, "-- " signature, "Only in ...": not part of any file
     }
+  }
+
+  // The mbox separator format-patch writes: "From <sha> Mon Sep 17 00:00:00 2001".
+  static bool is_mbox_from(std::string_view t) {
+    return starts_with(t, "From ") && t.size() >= 45 && is_hex(t.substr(5, 40)) && (t.size() == 45 || t[45] == ' ');
   }
 
   static bool is_commit_line(std::string_view rest) {
@@ -276,11 +287,15 @@ class Parser {
     std::string message = subject + "\n";
     while (!at_end()) {
       const std::string_view t = peek().text;
-      if (t == "---" || starts_with(t, "diff --git ") || starts_with(t, "diff --cc ")) break;
+      // An empty commit's body runs straight into the next message.
+      if (t == "---" || starts_with(t, "diff --git ") || starts_with(t, "diff --cc ") || is_mbox_from(t)) break;
       message.append(t);
       message.push_back('\n');
       advance();
     }
+    // An empty commit's body ends with the "-- " signature; it is not message text.
+    const auto signature = message.find("\n-- \n");
+    if (signature != std::string::npos) message.resize(signature + 1);
     set_message(c, message);
     out_.commits.push_back(std::move(c));
   }
@@ -296,6 +311,7 @@ class Parser {
 
   // ---- files -----------------------------------------------------------------
   FileDiff& begin_file() {
+    recovering_ = false;
     out_.files.emplace_back();
     file_hunk_first_.push_back(hunk_ranges_.size());
     FileDiff& f = out_.files.back();
@@ -335,7 +351,7 @@ class Parser {
       } else if (starts_with(t, "rename from ") || starts_with(t, "rename old ")) {
         if (!(rename_from = header_path(t.substr(t[7] == 'f' ? 12 : 11)))) return bad_header("malformed quoted path");
       } else if (starts_with(t, "rename to ") || starts_with(t, "rename new ")) {
-        if (!(rename_to = header_path(t.substr(10)))) return bad_header("malformed quoted path");
+        if (!(rename_to = header_path(t.substr(t[7] == 't' ? 10 : 11)))) return bad_header("malformed quoted path");
       } else if (starts_with(t, "copy from ")) {
         if (!(rename_from = header_path(t.substr(10)))) return bad_header("malformed quoted path");
         copy = true;
@@ -378,7 +394,7 @@ class Parser {
       } else if (t == "GIT binary patch") {
         f->is_binary = true;
         advance();
-        if (!skip_binary_payload(*f)) return;
+        if (!skip_binary_payload(*f)) return abandon_file();
       }
     }
 
@@ -464,8 +480,10 @@ class Parser {
     abandon_file();
   }
   void abandon_file() {
+    // Only called before the file's first hunk, so no stored hunk belongs to it.
     out_.files.pop_back();
     file_hunk_first_.pop_back();
+    recovering_ = true;
   }
 
   // Splits the names after "diff --git ". Both may be C-quoted; unquoted names
@@ -502,7 +520,7 @@ class Parser {
         return n;
       }
     }
-    for (int k = 0; k <= kMaxPrefixComponents; ++k) {
+    for (int k = 0; k <= kMaxGuessedPrefixComponents; ++k) {
       for (std::size_t i = rest.find(' '); i != std::string_view::npos; i = rest.find(' ', i + 1)) {
         const std::string_view a = rest.substr(0, i), b = rest.substr(i + 1);
         const auto sa = strip_components(a, k), sb = strip_components(b, k);
@@ -527,7 +545,7 @@ class Parser {
   }
 
   static int agreeing_strip(std::string_view a, std::string_view b) {
-    for (int k = 0; k <= kMaxPrefixComponents; ++k) {
+    for (int k = 0; k <= kMaxGuessedPrefixComponents; ++k) {
       const auto sa = strip_components(a, k), sb = strip_components(b, k);
       if (sa && sb && !sa->empty() && *sa == *sb) return k;
     }
@@ -649,6 +667,8 @@ class Parser {
       old_empty = old_empty && h.old_start == 0 && h.old_count == 0;
       new_empty = new_empty && h.new_start == 0 && h.new_count == 0;
     }
+    // git apply names a traditional patch's file after its "+++" side.
+    if (g.old_path && g.new_path && !old_empty && !new_empty) g.old_path = g.new_path;
     if (!g.old_path || old_empty) {
       g.status = FileStatus::Added;
       if (!g.new_path) g.new_path = g.old_path;
@@ -908,6 +928,7 @@ class Parser {
   std::uint32_t lineno_ = 1;
   RawLine peeked_;
   std::size_t peeked_at_ = SIZE_MAX;
+  bool recovering_ = false;  // lenient mode: skipping the rest of a dropped file
   std::vector<std::pair<std::size_t, std::size_t>> hunk_ranges_;  // per hunk: first line, count
   std::vector<std::size_t> file_hunk_first_;                      // per file: first hunk
 };
@@ -920,9 +941,14 @@ ParseError::ParseError(std::uint32_t line, std::string text, std::string reason)
       text_(std::move(text)),
       reason_(std::move(reason)) {}
 
+PatchSet parse(std::string_view input, std::shared_ptr<const void> owner, const ParseOptions& options) {
+  return Parser(input, std::move(owner), options).run();
+}
+
 PatchSet parse(std::shared_ptr<const std::string> buffer, const ParseOptions& options) {
   if (!buffer) buffer = std::make_shared<const std::string>();
-  return Parser(std::move(buffer), options).run();
+  const std::string_view input = *buffer;
+  return Parser(input, std::move(buffer), options).run();
 }
 
 PatchSet parse(std::string text, const ParseOptions& options) {

@@ -21,7 +21,8 @@ struct ParseOptions {
 };
 
 // Thrown by parse() in strict mode. `line` is 1-based; `text` is the offending
-// input line, truncated to kMaxQuotedText bytes; `reason` says what was expected.
+// input line, cut to kMaxQuotedText bytes followed by "..." when longer;
+// `reason` says what was expected.
 class ParseError : public std::runtime_error {
  public:
   static constexpr std::size_t kMaxQuotedText = 120;
@@ -38,10 +39,15 @@ class ParseError : public std::runtime_error {
   std::string reason_;
 };
 
-// Parses `buffer` into a PatchSet that shares ownership of it. Never reads
-// outside the buffer, whatever its content. Throws ParseError in strict mode
-// only; an input holding no file diff at all yields an empty PatchSet with a
-// warning, since `git show` of an empty commit is a valid input.
+// Parses `input` into a PatchSet that keeps `owner` alive, since every view in
+// the model points into `input`; `owner` must keep those bytes alive and
+// unchanged. Never reads outside `input`, whatever its content. Throws
+// ParseError in strict mode only; an input holding no file diff at all yields
+// an empty PatchSet with a warning, since `git show` of an empty commit is a
+// valid input.
+PatchSet parse(std::string_view input, std::shared_ptr<const void> owner, const ParseOptions& options = {});
+
+// Parses `buffer` (null is an empty input), sharing ownership of it.
 PatchSet parse(std::shared_ptr<const std::string> buffer, const ParseOptions& options = {});
 
 // Convenience overload that takes ownership of `text`.
