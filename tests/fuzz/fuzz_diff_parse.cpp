@@ -38,14 +38,14 @@ void require(bool ok, const char* what, const std::string& detail = {}) {
   if (!ok) broken(what, detail);
 }
 
-bool inside(std::string_view view, const std::string& buffer) {
+bool inside(std::string_view view, std::string_view buffer) {
   if (view.empty()) return true;
   const char* first = buffer.data();
   const char* last = first + buffer.size();
   return view.data() >= first && view.data() + view.size() <= last;
 }
 
-void check_model(const PatchSet& patch, const std::string& buffer) {
+void check_model(const PatchSet& patch, std::string_view buffer) {
   std::uint64_t added = 0, removed = 0;
   for (const FileDiff& f : patch.files) {
     require(f.old_path.has_value() || f.new_path.has_value(), "file has neither path");
@@ -154,7 +154,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const std::string text = to_text(patch);
   const PatchSet again = parse(std::string(text), lenient);
-  check_model(again, std::string(again.input));
+  check_model(again, again.input);
   require(again.files.size() == emitted_file_count(patch), "re-parsed emission has a different number of files",
           std::to_string(again.files.size()) + " vs " + std::to_string(emitted_file_count(patch)));
   return 0;
