@@ -6,10 +6,13 @@ namespace py = pybind11;
 
 namespace bbreview::bindings {
 void register_diff(py::module_& m);
-}
+void register_rules(py::module_& m);
+}  // namespace bbreview::bindings
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "bbreview native core (private: import bbreview instead)";
   auto diff = m.def_submodule("diff", "Unified diff parsing, emission and anchoring");
   bbreview::bindings::register_diff(diff);
+  auto rules = m.def_submodule("rules", "The RE2 multi-pattern rule engine");
+  bbreview::bindings::register_rules(rules);
 }

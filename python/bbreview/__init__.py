@@ -20,7 +20,8 @@ from bbreview.diff import (
     diffstat,
     parse_diff,
 )
-from bbreview.errors import DiffParseError, Error
+from bbreview.errors import DiffParseError, Error, RuleError
+from bbreview.rules import Finding, Rule, RuleSet
 
 __version__ = "0.1.0"
 
@@ -30,9 +31,13 @@ __all__ = [
     "DiffParseError",
     "Error",
     "FileDiff",
+    "Finding",
     "Hunk",
     "Line",
     "PatchSet",
+    "Rule",
+    "RuleError",
+    "RuleSet",
     "__version__",
     "diffstat",
     "parse_diff",
