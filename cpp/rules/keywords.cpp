@@ -102,11 +102,13 @@ KeywordMatcher::KeywordMatcher(const std::vector<std::string>& keywords) {
   std::vector<std::uint32_t> renumbered(states * classes_);
   for (std::uint32_t n = 0; n < states; ++n) {
     for (std::uint32_t c = 0; c < classes_; ++c) {
-      renumbered[n * classes_ + c] = new_id[delta_[order[n] * classes_ + c]];
+      // Stored as the target's row offset: the scan loop then needs no multiply.
+      renumbered[n * classes_ + c] = new_id[delta_[order[n] * classes_ + c]] * classes_;
     }
   }
   delta_ = std::move(renumbered);
 
+  first_output_row_ = first_output_state_ * classes_;
   out_begin_.reserve(states - first_output_state_ + 1);
   for (std::uint32_t n = first_output_state_; n < states; ++n) {
     out_begin_.push_back(static_cast<std::uint32_t>(out_.size()));

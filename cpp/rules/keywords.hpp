@@ -35,12 +35,14 @@ class KeywordMatcher {
   template <typename F>
   bool scan(std::string_view text, F&& on_hit) const {
     if (keyword_count_ == 0) return false;
-    std::uint32_t state = 0;
+    // `row` is state * classes_: the table holds row offsets, so each byte's
+    // step is one load and one add on the loop's critical path.
+    std::uint32_t row = 0;
     bool any = false;
     for (const char ch : text) {
-      state = delta_[state * classes_ + byte_class_[static_cast<unsigned char>(ch)]];
-      if (state < first_output_state_) continue;  // the common case: one compare per byte
-      const std::size_t o = state - first_output_state_;
+      row = delta_[row + byte_class_[static_cast<unsigned char>(ch)]];
+      if (row < first_output_row_) continue;  // the common case: one compare per byte
+      const std::size_t o = row / classes_ - first_output_state_;
       for (std::uint32_t k = out_begin_[o]; k < out_begin_[o + 1]; ++k) on_hit(out_[k]);
       any = true;
     }
@@ -51,8 +53,9 @@ class KeywordMatcher {
   std::size_t keyword_count_ = 0;          // distinct keywords
   std::uint32_t classes_ = 1;
   std::uint8_t byte_class_[256] = {};
-  std::vector<std::uint32_t> delta_;       // state * classes_ + class -> state
+  std::vector<std::uint32_t> delta_;       // state * classes_ + class -> next state * classes_
   std::uint32_t first_output_state_ = 0;   // states are numbered so that those with output come last
+  std::uint32_t first_output_row_ = 0;     // first_output_state_ * classes_
   std::vector<std::uint32_t> out_begin_;   // (state - first_output_state_) -> first index into out_
   std::vector<std::uint32_t> out_;         // keyword ids ending at each state, failure chain included
   std::vector<std::uint32_t> ids_;         // input index -> keyword id
