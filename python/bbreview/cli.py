@@ -370,12 +370,28 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--lenient", action="store_true", help="skip malformed files in the diff, reporting them as warnings")
     sc.add_argument("--list-rules", action="store_true", help="list the selected rules and exit")
     sc.set_defaults(func=_cmd_scan)
+
+    # Listed for --help only: main() hands its arguments to the emulator's own parser.
+    sub.add_parser(
+        "fake-bitbucket",
+        help="run the local Bitbucket Cloud emulator (bbreview fake-bitbucket --help)",
+        add_help=False,
+    )
     return p
 
 
+def _fake_bitbucket(argv: Sequence[str]) -> int:
+    from bbreview.testing.__main__ import main as emulator_main
+
+    return emulator_main(list(argv), prog="bbreview fake-bitbucket")
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["fake-bitbucket"]:
+        return _fake_bitbucket(args[1:])
     parser = _parser()
-    ns = parser.parse_args(argv)
+    ns = parser.parse_args(args)
     if ns.command is None:
         parser.print_help()
         return 2

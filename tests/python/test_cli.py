@@ -154,3 +154,31 @@ def test_git_errors_are_reported(repo):
 )
 def test_rename_display(old, new, shown):
     assert _display_name(old, new) == shown
+
+
+def test_fake_bitbucket_subcommand_serves_the_seeded_demo():
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bbreview.cli", "fake-bitbucket", "--seed-demo", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert info["base_url"].startswith("http://127.0.0.1:")
+        request = urllib.request.Request(f"{info['base_url']}/repositories/{info['workspace']}/{info['repository']}")
+        import base64
+
+        basic = base64.b64encode(f"{info['email']}:{info['token']}".encode()).decode()
+        request.add_header("Authorization", f"Basic {basic}")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.load(response)["type"] == "repository"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_fake_bitbucket_is_listed_in_help():
+    assert "fake-bitbucket" in run(["--help"]).stdout
