@@ -95,8 +95,16 @@ Input input_of(const py::object& data) {
   }
   if (PyUnicode_Check(data.ptr())) {
     const char* ptr = PyUnicode_AsUTF8AndSize(data.ptr(), &size);
-    if (!ptr) throw py::error_already_set();
-    return {std::string_view(ptr, static_cast<std::size_t>(size)), hold(data)};
+    if (ptr) return {std::string_view(ptr, static_cast<std::size_t>(size)), hold(data)};
+    // Lone surrogates: text such as str(patchset) that carries undecodable
+    // bytes as surrogateescape; encode them back to those bytes.
+    PyErr_Clear();
+    PyObject* encoded = PyUnicode_AsEncodedString(data.ptr(), "utf-8", "surrogateescape");
+    if (!encoded) throw py::error_already_set();
+    auto bytes = py::reinterpret_steal<py::object>(encoded);
+    char* raw = nullptr;
+    if (PyBytes_AsStringAndSize(bytes.ptr(), &raw, &size) != 0) throw py::error_already_set();
+    return {std::string_view(raw, static_cast<std::size_t>(size)), hold(bytes)};
   }
   if (PyObject_CheckBuffer(data.ptr())) {
     py::buffer_info info = py::reinterpret_borrow<py::buffer>(data).request();

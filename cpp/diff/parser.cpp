@@ -907,6 +907,7 @@ class Parser {
     }
     if (!problem.empty()) {
       fail_here(problem);
+      recovering_ = true;  // lenient: the rest of this file is skipped without further warnings
       // Lenient: keep what was read, with counts that match it, so the model stays consistent.
       h.old_count -= old_left;
       h.new_count -= new_left;

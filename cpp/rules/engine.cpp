@@ -295,6 +295,9 @@ struct RuleSet::Impl {
     std::vector<std::uint32_t> rule_stamp;  // per rule: kw_gen when added as a keyword candidate
     std::vector<re2::StringPiece> groups;
     std::vector<std::pair<std::size_t, std::size_t>> spans;
+    // Every secret match on the current line, whatever happens to its finding
+    // (suppressed, over max_per_file): all are redacted from every output.
+    std::vector<std::pair<std::size_t, std::size_t>> secret_spans;
 
     struct Hit {
       std::uint32_t rule;
@@ -684,7 +687,9 @@ void RuleSet::Impl::scan_text(Scope scope, std::string_view text, std::string_vi
     if (side == Side::Path) return false;
     if (!suppression) {
       suppression = parse_suppression(text);
-      if (has_previous) {
+      // The line above counts only when it is a comment and nothing else: a
+      // directive trailing code suppresses findings on its own line.
+      if (has_previous && is_comment_only(previous)) {
         Suppression before = parse_suppression(previous);
         suppression->all = suppression->all || before.all;
         suppression->ids.insert(suppression->ids.end(), before.ids.begin(), before.ids.end());
@@ -694,6 +699,7 @@ void RuleSet::Impl::scan_text(Scope scope, std::string_view text, std::string_vi
   };
 
   s.line_hits.clear();
+  s.secret_spans.clear();
   for (std::size_t c = 0; c < s.candidates.size();) {
     const std::uint32_t r = patterns[s.candidates[c]].rule;
     std::size_t c_end = c;
@@ -704,7 +710,8 @@ void RuleSet::Impl::scan_text(Scope scope, std::string_view text, std::string_vi
     const RuleSpec& spec = specs[r];
     const Rule& rule = rules[r];
     const std::uint32_t room = spec.max_per_file ? spec.max_per_file - std::min(spec.max_per_file, s.count[r]) : UINT32_MAX;
-    if (room == 0) continue;
+    // A secret rule past its cap still has to find its secrets, to redact them.
+    if (room == 0 && !spec.secret) continue;
 
     // Every match of the rule's candidate patterns, leftmost first.
     s.rule_hits.clear();
@@ -747,11 +754,26 @@ void RuleSet::Impl::scan_text(Scope scope, std::string_view text, std::string_vi
       }
     }
     if (s.rule_hits.empty()) continue;
+    // A secret is redacted from every output even when its own finding is
+    // vetoed below (excluded, over max_per_file or suppressed). The span is
+    // the secret's capture group where the rule has one, so a snippet keeps
+    // the name the value was assigned to.
+    if (spec.secret && scope != Scope::Path) {
+      for (const auto& h : s.rule_hits) {
+        if (h.secret.empty()) {
+          s.secret_spans.emplace_back(h.begin, h.end);
+        } else {
+          const auto b = static_cast<std::size_t>(h.secret.data() - text.data());
+          s.secret_spans.emplace_back(b, b + h.secret.size());
+        }
+      }
+    }
     // Vetoes are checked only for lines the rule actually matched.
     if (std::any_of(rule.exclude.begin(), rule.exclude.end(),
                     [&](const auto& re) { return RE2::PartialMatch(text, *re); })) {
       continue;
     }
+    if (room == 0) continue;
     if (suppressed(spec.id)) continue;
     std::sort(s.rule_hits.begin(), s.rule_hits.end(), [](const auto& a, const auto& b) { return a.begin < b.begin; });
     const std::size_t take = std::min<std::size_t>(s.rule_hits.size(), room);
@@ -760,27 +782,34 @@ void RuleSet::Impl::scan_text(Scope scope, std::string_view text, std::string_vi
   }
   if (s.line_hits.empty()) return;
 
-  // Every secret on the line is redacted in every finding's snippet, and a
-  // suggestion that would repeat a secret is dropped.
-  std::vector<std::pair<std::size_t, std::size_t>> secret_spans;
-  for (const auto& h : s.line_hits) {
-    if (specs[h.rule].secret) secret_spans.emplace_back(h.begin, h.end);
-  }
-  std::string redacted_line;
-  if (!secret_spans.empty()) {
-    std::sort(secret_spans.begin(), secret_spans.end());
-    std::size_t pos = 0;
-    for (std::size_t i = 0; i < secret_spans.size();) {
-      std::size_t b = secret_spans[i].first;
-      std::size_t e = secret_spans[i].second;
-      for (++i; i < secret_spans.size() && secret_spans[i].first < e; ++i) e = std::max(e, secret_spans[i].second);
-      b = std::max(b, pos);
-      redacted_line.append(text.substr(pos, b - pos));
-      redacted_line.append(redact(text.substr(b, e - b)));
-      pos = std::max(pos, e);
+  // Every secret on the line is redacted in every finding's snippet and
+  // match, and a suggestion that would repeat a secret is dropped.
+  std::vector<std::pair<std::size_t, std::size_t>>& secret_spans = s.secret_spans;
+  std::sort(secret_spans.begin(), secret_spans.end());
+  std::size_t merged = 0;
+  for (std::size_t i = 0; i < secret_spans.size(); ++i) {
+    if (merged > 0 && secret_spans[i].first < secret_spans[merged - 1].second) {
+      secret_spans[merged - 1].second = std::max(secret_spans[merged - 1].second, secret_spans[i].second);
+    } else {
+      secret_spans[merged++] = secret_spans[i];
     }
-    redacted_line.append(text.substr(pos));
   }
+  secret_spans.resize(merged);
+  // text[from, to) with every secret in it redacted.
+  auto redacted = [&](std::size_t from, std::size_t to) {
+    std::string piece;
+    std::size_t pos = from;
+    for (const auto& [b0, e0] : secret_spans) {
+      const std::size_t b = std::max(b0, pos), e = std::min(e0, to);
+      if (b >= e) continue;
+      piece.append(text.substr(pos, b - pos));
+      piece.append(redact(text.substr(b, e - b)));
+      pos = e;
+    }
+    piece.append(text.substr(pos, to - pos));
+    return piece;
+  };
+  const std::string redacted_line = secret_spans.empty() ? std::string() : redacted(0, text.size());
 
   // Sort by rule, then by column, for a stable order.
   std::stable_sort(s.line_hits.begin(), s.line_hits.end(), [](const auto& a, const auto& b) {
@@ -797,11 +826,13 @@ void RuleSet::Impl::scan_text(Scope scope, std::string_view text, std::string_vi
     f.column_start = count_code_points(text.substr(0, h.begin)) + 1;
     f.column_end = f.column_start + count_code_points(text.substr(h.begin, h.end - h.begin));
     const std::string_view matched = text.substr(h.begin, h.end - h.begin);
-    f.match = spec.secret ? redact(matched) : std::string(matched);
+    f.match = spec.secret ? redact(matched) : redacted(h.begin, h.end);
     f.snippet = secret_spans.empty() ? std::string(text) : redacted_line;
     if (h.suggestion) {
-      const bool leaks = std::any_of(s.line_hits.begin(), s.line_hits.end(), [&](const auto& other) {
-        return specs[other.rule].secret && !other.secret.empty() && h.suggestion->find(other.secret) != std::string::npos;
+      const bool leaks = std::any_of(secret_spans.begin(), secret_spans.end(), [&](const auto& span) {
+        return h.suggestion->find(text.substr(span.first, span.second - span.first)) != std::string::npos;
+      }) || std::any_of(s.line_hits.begin(), s.line_hits.end(), [&](const auto& other) {
+        return !other.secret.empty() && h.suggestion->find(other.secret) != std::string::npos;
       });
       if (!leaks) f.suggestion = std::move(h.suggestion);
     }

@@ -148,4 +148,13 @@ Suppression parse_suppression(std::string_view line) {
   return result;
 }
 
+bool is_comment_only(std::string_view line) {
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  static constexpr std::string_view kMarkers[] = {"#", "//", "/*", "*", "--", "<!--", ";", "%", "'", "REM ", "rem "};
+  for (const std::string_view m : kMarkers) {
+    if (line.substr(0, m.size()) == m) return true;
+  }
+  return false;
+}
+
 }  // namespace bbreview::rules

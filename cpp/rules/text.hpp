@@ -56,4 +56,8 @@ struct Suppression {
 // Ids in brackets are separated by commas and/or spaces.
 Suppression parse_suppression(std::string_view line);
 
+// True when the line, leading whitespace aside, starts with a comment marker
+// of a common language (#, //, /*, *, --, <!--, ;, %, ' or REM).
+bool is_comment_only(std::string_view line);
+
 }  // namespace bbreview::rules

@@ -148,6 +148,7 @@ def test_non_utf8_bytes_survive_round_trip_and_decode_for_display():
     assert new.content == "café"
     assert bytes(ps) == raw
     assert str(ps).encode("utf-8", "surrogateescape") == raw
+    assert bytes(parse_diff(str(ps))) == raw  # the surrogates go back to their bytes
 
 
 def test_crlf_is_kept_byte_for_byte():

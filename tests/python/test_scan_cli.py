@@ -316,3 +316,20 @@ def test_usage_errors():
     assert "give a diff FILE" in run(["scan"]).stderr
     assert run(["scan", "--history"]).returncode == 2
     assert run(["scan", "x.diff", "--format", "xml"]).returncode == 2
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'DB = "http://admin:Zq8vR2mXw9Lp@db.internal.acme.io/app"',  # also an insecure-http finding
+        'x = "' + "y" * 200 + ' AKIAQTESTFAKEKEY2345"',  # also a long-line finding
+        'print("AKIAIOSFODNN7EXAMPLE", "AKIAQTESTFAKEKEY2345")',  # an excluded example key beside a real one
+    ],
+)
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+def test_no_output_format_shows_a_secret(tmp_path, line, fmt):
+    secret = "Zq8vR2mXw9Lp" if "Zq8v" in line else "AKIAQTESTFAKEKEY2345"
+    p = tmp_path / "leak.diff"
+    p.write_text(f"diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -0,0 +1 @@\n+{line}\n")
+    _, text = scan([str(p), "--format", fmt])
+    assert text.strip() and secret not in text

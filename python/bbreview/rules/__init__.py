@@ -57,8 +57,9 @@ Rule fields (also the keys of a YAML rule; any other key is an error):
     first must match, none of the second may.
 
 Suppression: a ``bbreview: ignore[rule-id]`` (or ``ignore[id1, id2]``, or a
-bare ``bbreview: ignore`` for every rule) on the flagged line, or on the line
-just above it on the same side of the diff, suppresses the finding.
+bare ``bbreview: ignore`` for every rule) on the flagged line, or on a
+comment-only line just above it on the same side of the diff, suppresses the
+finding.
 """
 
 from __future__ import annotations

@@ -176,7 +176,37 @@ TEST(Engine, SecretsAreRedactedEverywhereAndNeverSuggested) {
   EXPECT_FALSE(f[0].suggestion);
   EXPECT_EQ(f[1].snippet, R"(k = "AKIA****************")");  // another rule's snippet hides it too
   EXPECT_FALSE(f[1].suggestion);                            // its fix would contain the secret
-  EXPECT_EQ(f[1].match, R"("AKIAIOSFODNN7EXAMPLE")");       // its own match is not a secret rule's
+  EXPECT_EQ(f[1].match, R"("AKIA****************")");       // nor its match, which covers the secret
+}
+
+TEST(Engine, SecretsOverTheCapOrSuppressedStayRedactedInOtherFindings) {
+  auto secret = rule("tok", {R"(tok_[a-z0-9]{8})"});
+  secret.secret = true;
+  secret.max_per_file = 1;
+  const auto f = scan({secret, rule("print", {R"(print\()"})},
+                      added_file("a", {"a=tok_abcdefgh b=tok_zyxwvuts", "print(tok_qwertyui)"}));
+  for (const auto& finding : f) {
+    EXPECT_EQ(finding.snippet.find("tok_zyxwvuts"), std::string::npos) << finding.snippet;
+    EXPECT_EQ(finding.snippet.find("tok_qwertyui"), std::string::npos) << finding.snippet;
+  }
+  ASSERT_EQ(f.size(), 2U);  // one tok (the cap), one print
+}
+
+TEST(Engine, ASecretOnAnExcludedLineIsStillRedactedInOtherFindings) {
+  auto secret = rule("aws", {R"(AKIA[A-Z2-7]{16})"});
+  secret.secret = true;
+  secret.exclude = {"EXAMPLE"};
+  const auto f = scan({secret, rule("print", {R"(print\()"})},
+                      added_file("a", {R"(print("AKIAIOSFODNN7EXAMPLE", "AKIAQTESTFAKEKEY2345"))"}));
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].snippet, R"(print("AKIA****************", "AKIA****************"))");
+}
+
+TEST(Engine, ADirectiveTrailingCodeDoesNotSuppressTheNextLine) {
+  const auto f = scan({rule("no-print", {R"(print\()"})},
+                      added_file("a.py", {"print(1)  # bbreview: ignore[no-print]", "print(2)"}));
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].line, 2U);
 }
 
 TEST(Engine, MaxPerFileCapsFindingsPerRuleAndFile) {
