@@ -7,6 +7,8 @@ namespace py = pybind11;
 namespace bbreview::bindings {
 void register_diff(py::module_& m);
 void register_rules(py::module_& m);
+void register_http(py::module_& m);
+void register_bitbucket(py::module_& m);
 }  // namespace bbreview::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -15,4 +17,8 @@ PYBIND11_MODULE(_core, m) {
   bbreview::bindings::register_diff(diff);
   auto rules = m.def_submodule("rules", "The RE2 multi-pattern rule engine");
   bbreview::bindings::register_rules(rules);
+  auto http = m.def_submodule("http", "The asynchronous HTTP client (Beast, Asio, OpenSSL)");
+  bbreview::bindings::register_http(http);
+  auto bitbucket = m.def_submodule("bitbucket", "Bitbucket Cloud calls: auth, budget, errors, batches");
+  bbreview::bindings::register_bitbucket(bitbucket);
 }

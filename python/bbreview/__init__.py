@@ -20,13 +20,33 @@ from bbreview.diff import (
     diffstat,
     parse_diff,
 )
-from bbreview.errors import DiffParseError, Error, RuleError
+from bbreview.errors import (
+    AuthError,
+    BitbucketError,
+    DiffParseError,
+    Error,
+    NetworkError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    RuleError,
+    ScopeError,
+    ServerError,
+)
 from bbreview.rules import Finding, Rule, RuleSet
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Anchor",
+    "AuthError",
+    "BitbucketError",
+    "NetworkError",
+    "NotFound",
+    "PermissionDenied",
+    "RateLimited",
+    "ScopeError",
+    "ServerError",
     "Commit",
     "DiffParseError",
     "Error",

@@ -141,3 +141,102 @@ class _RulesModule:
     def fingerprint(rule_id: str, path: str, content: str, occurrence: int = 1) -> str: ...
 
 rules: _RulesModule
+
+class _HttpModule:
+    class Response:
+        status: int
+        headers: list[tuple[str, str]]
+        url: str
+        attempts: int
+        redirects: int
+        error_message: str
+        @property
+        def body(self) -> bytes: ...
+        @property
+        def error(self) -> str: ...  # "none", "timeout", "reset", "tls", ...
+
+    class Client:
+        def __init__(
+            self, *, threads: int = 2, max_connections_per_host: int = 8, timeout: float = 120.0,
+            max_retries: int = 3, ca_file: str = "",
+        ) -> None: ...
+        def request(
+            self, method: str, url: str, headers: list[tuple[str, str]] = ..., body: bytes = b""
+        ) -> _HttpModule.Response: ...
+
+http: _HttpModule
+
+class _BitbucketModule:
+    MAX_PAGELEN: int
+    MAX_PULL_REQUEST_PAGELEN: int
+    MAX_DIFFSTAT_PAGELEN: int
+    MAX_ANNOTATIONS_PER_REQUEST: int
+    MAX_ANNOTATIONS_PER_REPORT: int
+    DEFAULT_REQUESTS_PER_HOUR: float
+
+    class Budget:
+        capacity: float
+        per_hour: float
+        remaining: float
+        waiting: int
+        spent: int
+        rate_limited: int
+        cooldown_seconds: float
+
+    class Call:
+        method: str
+        path: str
+        def __init__(
+            self, method: str, path: str, query: list[tuple[str, str]] = ..., body: bytes = b"",
+            content_type: str = "application/json", accept: str = "application/json", immutable: bool = False,
+            caller: str = "", retry_non_idempotent: bool = False,
+        ) -> None: ...
+
+    class Result:
+        status: int
+        headers: list[tuple[str, str]]
+        url: str
+        from_cache: bool
+        @property
+        def body(self) -> bytes: ...
+        @property
+        def ok(self) -> bool: ...
+        @property
+        def error_kind(self) -> str: ...  # "none", "auth", "scope", "permission_denied", ...
+        @property
+        def message(self) -> str: ...
+        @property
+        def detail(self) -> str: ...
+        @property
+        def required(self) -> list[str]: ...
+        @property
+        def granted(self) -> list[str]: ...
+        @property
+        def fields(self) -> str: ...  # JSON text or ""
+        @property
+        def error_id(self) -> str: ...
+        @property
+        def method(self) -> str: ...
+        @property
+        def path(self) -> str: ...
+
+    @staticmethod
+    def decode_error(status: int, content_type: str, body: bytes, oauth_scopes: str = "") -> _BitbucketModule.Result: ...
+
+    class Client:
+        def __init__(self, **kwargs: Any) -> None: ...
+        def call(self, call: _BitbucketModule.Call) -> _BitbucketModule.Result: ...
+        def map(
+            self, calls: list[_BitbucketModule.Call], concurrency: int, progress: Any = None
+        ) -> list[_BitbucketModule.Result]: ...
+        @property
+        def budget(self) -> _BitbucketModule.Budget: ...
+        @property
+        def base_url(self) -> str: ...
+        @property
+        def cache_entries(self) -> int: ...
+        @property
+        def stats(self) -> dict[str, int]: ...
+        def describe(self) -> str: ...
+
+bitbucket: _BitbucketModule

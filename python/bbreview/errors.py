@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-__all__ = ["Error", "DiffParseError", "RuleError"]
+__all__ = [
+    "Error",
+    "DiffParseError",
+    "RuleError",
+    "BitbucketError",
+    "AuthError",
+    "ScopeError",
+    "PermissionDenied",
+    "NotFound",
+    "RateLimited",
+    "ServerError",
+    "NetworkError",
+]
 
 
 class Error(Exception):
@@ -84,3 +96,121 @@ class RuleError(Error, ValueError):
 
     def __reduce__(self):  # keeps the exception picklable across processes
         return (type(self), (self.reason, self.rule_id, self.source, self.line, self.field, self.hint))
+
+
+class BitbucketError(Error):
+    """A Bitbucket Cloud call failed.
+
+    Attributes:
+        status: the HTTP status (0 when no response arrived: see NetworkError).
+        message: Bitbucket's own message (``error.message``, or the first line of a
+            plain-text or HTML body).
+        method: the request method, e.g. ``"GET"``.
+        path: the request path without the query string, e.g.
+            ``/2.0/repositories/acme/app/pullrequests/7``.
+        detail: ``error.detail`` when Bitbucket sent it as text.
+        fields: ``error.fields`` (validation errors per field), or None.
+        error_id: Bitbucket's correlation id (``error.id``), for support requests.
+
+    Credentials never appear in any attribute or in the message.
+    """
+
+    hint = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        method: str = "",
+        path: str = "",
+        detail: str = "",
+        fields: dict | None = None,
+        error_id: str = "",
+        required: tuple[str, ...] = (),
+        granted: tuple[str, ...] = (),
+    ) -> None:
+        self.status = status
+        self.message = message
+        self.method = method
+        self.path = path
+        self.detail = detail
+        self.fields = fields
+        self.error_id = error_id
+        self.required = tuple(required)
+        self.granted = tuple(granted)
+        where = f"{method} {path}: " if method or path else ""
+        what = f"HTTP {status}: {message}" if status else message
+        text = where + what
+        if detail:
+            text += f" ({detail})"
+        if fields:
+            text += f" fields={fields}"
+        if self.hint:
+            text += f"\nhint: {self.hint}"
+        super().__init__(text)
+
+    def __reduce__(self):  # keeps the exception picklable across processes
+        return (_rebuild_bitbucket_error, (type(self), self.message, self._state()))
+
+    def _state(self) -> dict:
+        return {
+            "status": self.status,
+            "method": self.method,
+            "path": self.path,
+            "detail": self.detail,
+            "fields": self.fields,
+            "error_id": self.error_id,
+            "required": self.required,
+            "granted": self.granted,
+        }
+
+
+def _rebuild_bitbucket_error(cls, message, state):
+    return cls(message, **state)
+
+
+class AuthError(BitbucketError):
+    """401: the credentials are missing, wrong, expired or not valid for this endpoint."""
+
+    hint = (
+        "check the account email and the API token (Basic auth uses the Atlassian account email, "
+        "not the username), and that the token has Bitbucket scopes and has not expired"
+    )
+
+
+class ScopeError(BitbucketError):
+    """403 because the token lacks a scope. ``required`` and ``granted`` name the scopes."""
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(s for s in self.required if s not in self.granted)
+
+    def __init__(self, message: str, **kw) -> None:
+        required = kw.get("required", ())
+        self.hint = (
+            f"create a token that also has: {', '.join(required)}" if required else "grant the missing scope"
+        )
+        super().__init__(message, **kw)
+
+
+class PermissionDenied(BitbucketError):
+    """403 for any other reason: the account lacks the repository permission (e.g. admin for webhooks)."""
+
+
+class NotFound(BitbucketError):
+    """404: the resource does not exist, or is private and not visible to this account."""
+
+
+class RateLimited(BitbucketError):
+    """429 even after backing off: the identity's hourly budget is spent (about 1,000 requests per hour)."""
+
+    hint = "wait for the rolling one-hour window to free budget, or lower the request rate"
+
+
+class ServerError(BitbucketError):
+    """5xx from Bitbucket, after retries; 555 means the diff was too large or took too long."""
+
+
+class NetworkError(BitbucketError):
+    """No HTTP response: DNS, connect, TLS, proxy, timeout or a dropped connection (status 0)."""
