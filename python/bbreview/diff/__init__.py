@@ -81,12 +81,20 @@ class PatchSet:
     :attr:`warnings` collected in lenient mode.
     """
 
-    __slots__ = ("_native", "_files", "source")
+    __slots__ = ("_native", "_file_list", "source")
 
     def __init__(self, native: Any, *, source: str | None = None) -> None:
         self._native = native
-        self._files: list[FileDiff] = native.files
+        self._file_list: list[FileDiff] | None = None
         self.source = source
+
+    @property
+    def _files(self) -> list[FileDiff]:
+        # Built on first use: wrapping thousands of files costs about a tenth
+        # of the parse itself, and many callers only need the totals.
+        if self._file_list is None:
+            self._file_list = self._native.files
+        return self._file_list
 
     # ---- construction -------------------------------------------------------
     @classmethod
@@ -107,7 +115,7 @@ class PatchSet:
         return list(self._files)
 
     def __len__(self) -> int:
-        return len(self._files)
+        return len(self._native)
 
     def __iter__(self) -> Iterator[FileDiff]:
         return iter(self._files)
