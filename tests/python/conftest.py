@@ -5,7 +5,13 @@ Loads the bbreview test kit's fixtures (``fake_bitbucket``, ``fake_bitbucket_dem
 through its ``pytest11`` entry point (registering a plugin twice is an error).
 """
 
+import os
+import subprocess
+from collections.abc import Callable
 from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
 
 
 def _kit_registered_by_entry_point() -> bool:
@@ -13,3 +19,18 @@ def _kit_registered_by_entry_point() -> bool:
 
 
 pytest_plugins = [] if _kit_registered_by_entry_point() else ["bbreview.testing.pytest_plugin"]
+
+
+@pytest.fixture
+def git(tmp_path: Path) -> Callable[..., None]:
+    """``git(*args)`` in a fresh repository at ``tmp_path`` (branch main), isolated
+    from the user's and the system's git configuration."""
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path)}
+
+    def run(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, env=env, check=True, capture_output=True)
+
+    run("init", "-q", "-b", "main")
+    run("config", "user.name", "Test")
+    run("config", "user.email", "test@example.com")
+    return run

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 
@@ -101,15 +100,7 @@ def test_usage_errors():
 
 
 @pytest.fixture
-def repo(tmp_path):
-    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path)}
-
-    def git(*args: str) -> None:
-        subprocess.run(["git", *args], cwd=tmp_path, env=env, check=True, capture_output=True)
-
-    git("init", "-q", "-b", "main")
-    git("config", "user.name", "Test")
-    git("config", "user.email", "test@example.com")
+def repo(tmp_path, git):
     (tmp_path / "a.py").write_text("one\ntwo\n")
     git("add", ".")
     git("commit", "-qm", "first")

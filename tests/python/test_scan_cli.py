@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 
@@ -211,15 +210,7 @@ def test_list_rules(tmp_path):
 
 
 @pytest.fixture
-def repo(tmp_path):
-    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path)}
-
-    def git(*args: str) -> None:
-        subprocess.run(["git", *args], cwd=tmp_path, env=env, check=True, capture_output=True)
-
-    git("init", "-q", "-b", "main")
-    git("config", "user.name", "Test")
-    git("config", "user.email", "test@example.com")
+def repo(tmp_path, git):
     (tmp_path / "app.py").write_text("import os\n")
     git("add", ".")
     git("commit", "-qm", "first")
