@@ -23,6 +23,7 @@ from bbreview.diff import (
 from bbreview.errors import (
     AuthError,
     BitbucketError,
+    ConfigError,
     DiffParseError,
     Error,
     NetworkError,
@@ -32,6 +33,9 @@ from bbreview.errors import (
     RuleError,
     ScopeError,
     ServerError,
+    StoreError,
+    LLMError,
+    WebhookAuthError,
 )
 from bbreview.rules import Finding, Rule, RuleSet
 
@@ -48,6 +52,10 @@ __all__ = [
     "ScopeError",
     "ServerError",
     "Commit",
+    "ConfigError",
+    "LLMError",
+    "StoreError",
+    "WebhookAuthError",
     "DiffParseError",
     "Error",
     "FileDiff",

@@ -14,6 +14,10 @@ __all__ = [
     "RateLimited",
     "ServerError",
     "NetworkError",
+    "ConfigError",
+    "WebhookAuthError",
+    "LLMError",
+    "StoreError",
 ]
 
 
@@ -214,3 +218,83 @@ class ServerError(BitbucketError):
 
 class NetworkError(BitbucketError):
     """No HTTP response: DNS, connect, TLS, proxy, timeout or a dropped connection (status 0)."""
+
+
+class ConfigError(Error, ValueError):
+    """A configuration file (``.bbreview.yaml`` or the service's) is invalid.
+
+    Attributes:
+        reason: what was wrong, e.g. ``unknown profile 'loud'``.
+        key: the dotted key path at fault, e.g. ``reviews.profile`` or
+            ``reviews.path_instructions[2].path``; empty for the file as a whole.
+        source: the file name, when known.
+        line: 1-based line of the offending value in ``source``, when known.
+        hint: what to do about it.
+
+    ``str(error)`` reads ``.bbreview.yaml:7: reviews.profile: unknown profile 'loud'``
+    followed by a ``hint:`` line.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        key: str = "",
+        source: str | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.key = key
+        self.source = source
+        self.line = line
+        self.hint = hint
+        if source and line:
+            where = f"{source}:{line}: "
+        elif source:
+            where = f"{source}: "
+        elif line:
+            where = f"line {line}: "
+        else:
+            where = ""
+        what = f"{key}: {reason}" if key else reason
+        super().__init__(f"{where}{what}" + (f"\nhint: {hint}" if hint else ""))
+
+    def __reduce__(self):  # keeps the exception picklable across processes
+        return (type(self), (self.reason, self.key, self.source, self.line, self.hint))
+
+
+class WebhookAuthError(Error):
+    """A webhook delivery was unsigned or carried a signature that does not verify."""
+
+
+class LLMError(Error):
+    """An LLM provider call failed.
+
+    Attributes:
+        status: the HTTP status (0 when no response arrived).
+        provider: the provider name, e.g. ``"openai"`` or ``"anthropic"``.
+        retryable: True for 429, 5xx, timeouts and dropped connections.
+
+    Keys never appear in any attribute or in the message.
+    """
+
+    def __init__(self, message: str, *, status: int = 0, provider: str = "", retryable: bool = False) -> None:
+        self.status = status
+        self.provider = provider
+        self.retryable = retryable
+        prefix = f"{provider}: " if provider else ""
+        super().__init__(prefix + (f"HTTP {status}: " if status else "") + message)
+
+    def __reduce__(self):  # keeps the exception picklable across processes
+        return (_rebuild_llm_error, (type(self), self.args[0], self.status, self.provider, self.retryable))
+
+
+def _rebuild_llm_error(cls, text, status, provider, retryable):
+    err = cls.__new__(cls)
+    Exception.__init__(err, text)
+    err.status, err.provider, err.retryable = status, provider, retryable
+    return err
+
+
+class StoreError(Error):
+    """The persistent store (SQLite by default) could not be opened, migrated or written."""
