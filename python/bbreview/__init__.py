@@ -67,6 +67,22 @@ __all__ = [
     "RuleError",
     "RuleSet",
     "__version__",
+    "check",
+    "Review",
+    "ReviewConfig",
+    "ReviewFinding",
+    "Reviewer",
     "diffstat",
     "parse_diff",
 ]
+
+
+_LAZY = {"check", "Review", "ReviewConfig", "ReviewFinding", "Reviewer"}
+
+
+def __getattr__(name: str):  # the review pipeline loads on first use, not at import
+    if name in _LAZY:
+        from bbreview import review
+
+        return getattr(review, name)
+    raise AttributeError(f"module 'bbreview' has no attribute {name!r}")

@@ -371,6 +371,10 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--list-rules", action="store_true", help="list the selected rules and exit")
     sc.set_defaults(func=_cmd_scan)
 
+    from bbreview._commands import review as review_commands
+
+    review_commands.add_parsers(sub)
+
     # Listed for --help only: main() hands its arguments to the emulator's own parser.
     sub.add_parser(
         "fake-bitbucket",

@@ -237,6 +237,10 @@ class Calls:
             caller=f"pr:{dst_repo}/{pr['id']}",
         )
 
+    def commit(self, ws: str, repo: str, commit: str) -> Call:
+        """One commit; its ``hash`` is the full 40-hex form of an abbreviated one (§1)."""
+        return Call("GET", f"{_repo(ws, repo)}/commit/{_seg(commit)}", immutable=_is_hash(commit))
+
     def file(self, ws: str, repo: str, commit: str, path: str) -> Call:
         return Call(
             "GET", f"{_repo(ws, repo)}/src/{_seg(commit)}/{quote(path, safe='/')}",
@@ -645,6 +649,15 @@ class Client:
     def commits(self, ws: str, repo: str, pr_id: int) -> Iterator[dict]:
         """The commits a pull request would merge (§6.4)."""
         return self.paginate(f"{_repo(ws, repo)}/pullrequests/{int(pr_id)}/commits")
+
+    def commit(self, ws: str, repo: str, commit: str) -> dict:
+        return self.run(self.calls.commit(ws, repo, commit))
+
+    def full_hash(self, ws: str, repo: str, commit: str) -> str:
+        """``commit`` as 40 hex digits (PR JSON and webhooks carry 12, §9.8); cached."""
+        if len(commit) == 40 and _is_hash(commit):
+            return commit.lower()
+        return str(self.commit(ws, repo, commit)["hash"])
 
     def file(self, ws: str, repo: str, commit: str, path: str) -> bytes:
         """A file's bytes at ``commit``; cached when ``commit`` is a hash."""

@@ -71,6 +71,17 @@ def fingerprint_of(source: str, key: str, path: str, text: str) -> str:
     return h.hexdigest()
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`(])")
+
+
+def _split_message(message: str) -> tuple[str, str]:
+    """A rule message as (headline, explanation): its first sentence, then the rest."""
+    text = " ".join(message.split())
+    parts = _SENTENCE_END.split(text, maxsplit=1)
+    head = parts[0].rstrip(".")
+    return head, parts[1] if len(parts) > 1 else ""
+
+
 @dataclass(frozen=True)
 class ReviewFinding:
     """One problem a check found.
@@ -145,6 +156,7 @@ class ReviewFinding:
         """
         severity = "critical" if finding.category == "secrets" else normalise_severity(finding.severity)
         line = finding.line if finding.side in ("new", "old") else None
+        title, body = _split_message(finding.message)
         return cls(
             path=finding.path,
             line=line,
@@ -152,8 +164,8 @@ class ReviewFinding:
             side="old" if finding.side == "old" else "new",
             severity=severity,
             category=finding.category,
-            title=finding.message,
-            body="",
+            title=title,
+            body=body,
             suggestion=finding.suggestion,
             source="rules",
             rule_id=finding.rule_id,

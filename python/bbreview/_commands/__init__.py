@@ -1,0 +1,1 @@
+"""Subcommands of the ``bbreview`` command line, one module per area."""

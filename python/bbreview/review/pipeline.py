@@ -1,0 +1,619 @@
+"""The review pipeline: a change in, a :class:`Review` out.
+
+``Reviewer(config, checks, llm).review(change, since=None)``:
+
+1. load the diff (the whole change, and the part since ``since`` for an
+   incremental review);
+2. apply the path filters (excluded files are flagged in the coverage, never
+   dropped silently);
+3. run the checks: the rules engine and Python checks over the whole change
+   (they are cheap and deterministic, so their findings always describe the
+   current head), the LLM reviewer over the new part only;
+4. merge and deduplicate the findings (by fingerprint, then by place);
+5. anchor each finding against the diff: a finding on commentable lines
+   becomes an inline comment (a range uses ``start_to`` + ``to``), anything
+   else goes into the summary with the reason. Nothing is dropped silently:
+   findings under ``reviews.min_severity`` and over ``reviews.max_comments``
+   are kept, flagged and counted.
+
+Publishing is separate (:mod:`bbreview.review.publisher`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bbreview import __version__
+from bbreview.diff import FileDiff, PatchSet
+from bbreview.errors import ConfigError, Error
+from bbreview.review.checks import Check, CheckContext, PythonCheck, RulesCheck
+from bbreview.review.config import ReviewConfig
+from bbreview.review.model import SEVERITIES, SEVERITY_RANK, ReviewFinding, severity_at_least
+from bbreview.review.source import CONFIG_FILE, Change, PatchSetChange
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
+__all__ = [
+    "Reviewer",
+    "Review",
+    "InlineComment",
+    "Deferred",
+    "Coverage",
+    "FileRow",
+    "Usage",
+    "load_change_config",
+]
+
+Progress = Callable[[str, int, int], None]
+
+# Why a finding is in the summary instead of on a line.
+NOT_IN_DIFF = "its file is not in this diff"
+FILE_LEVEL = "it is about the whole file"
+OUTSIDE = "its lines are not changed by this pull request"
+OVER_CAP = "over reviews.max_comments"
+BELOW_MIN = "below reviews.min_severity"
+EXCLUDED = "excluded by reviews.path_filters"
+
+
+@dataclass(frozen=True)
+class InlineComment:
+    """A finding anchored to commentable lines of the diff.
+
+    ``start``..``end`` is the anchored range on ``side`` (``new``: Bitbucket's
+    ``to``/``start_to``; ``old``: ``from``/``start_from``). ``original`` holds
+    the code of the anchored new-side lines when the finding's range was
+    anchored exactly, so a suggestion can be shown as a diff.
+    """
+
+    finding: ReviewFinding
+    path: str
+    side: str
+    start: int
+    end: int
+    exact: bool
+    original: tuple[str, ...] = ()
+
+    def inline(self) -> dict[str, Any]:
+        """The ``inline`` object of Bitbucket's create-comment body (§6.5)."""
+        out: dict[str, Any] = {"path": self.path}
+        if self.side == "new":
+            out["to"] = self.end
+            if self.end != self.start:
+                out["start_to"] = self.start
+        else:
+            out["from"] = self.end
+            if self.end != self.start:
+                out["start_from"] = self.start
+        return out
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A finding shown in the summary, not on a line, and why."""
+
+    finding: ReviewFinding
+    reason: str
+
+
+@dataclass(frozen=True)
+class FileRow:
+    path: str
+    status: str
+    added: int
+    removed: int
+    summary: str
+    old_path: str | None = None
+
+
+@dataclass
+class Coverage:
+    """Which files every configured check looked at, and why the others were skipped."""
+
+    total: int = 0
+    reviewed: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def text(self) -> str:
+        """E.g. ``reviewed 37 of 40 files; skipped 3: 2 binary, 1 over the token budget``."""
+        head = f"reviewed {len(self.reviewed)} of {self.total} file{'s' if self.total != 1 else ''}"
+        if not self.skipped:
+            return head
+        counts = Counter(_reason_group(reason) for _, reason in self.skipped)
+        parts = ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
+        return f"{head}; skipped {len(self.skipped)}: {parts}"
+
+
+def _reason_group(reason: str) -> str:
+    # "LLM error: HTTP 500 ..." groups as "LLM error"; other reasons are short already.
+    return reason.split(":", 1)[0]
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    requests: int = 0
+
+
+@dataclass
+class Review:
+    """A finished review: what to post and what was found.
+
+    ``findings`` are all merged findings; ``comments`` the ones anchored to
+    lines and kept for posting; ``deferred`` the ones shown in the summary
+    (with the reason); ``filtered`` the ones under ``min_severity`` (counted,
+    not shown). Renderers: :meth:`to_markdown`, :meth:`summary_markdown`,
+    :meth:`to_dict`, :meth:`to_sarif`, :meth:`to_frame`, :meth:`to_text`.
+    """
+
+    label: str
+    title: str
+    base_commit: str | None
+    head_commit: str | None
+    since: str | None
+    files: list[FileRow]
+    findings: list[ReviewFinding]
+    comments: list[InlineComment]
+    deferred: list[Deferred]
+    filtered: list[Deferred]
+    coverage: Coverage
+    usage: Usage
+    config: ReviewConfig
+    errors: list[str] = field(default_factory=list)
+    overview: str = ""
+    dropped_injection: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    incremental_files: list[str] = field(default_factory=list)
+
+    # -- counts ---------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """Posted findings (inline + summary) by severity, most severe first."""
+        c = Counter(f.severity for f in self.posted_findings())
+        return {s: c.get(s, 0) for s in reversed(SEVERITIES)}
+
+    def posted_findings(self) -> list[ReviewFinding]:
+        return [c.finding for c in self.comments] + [d.finding for d in self.deferred]
+
+    @property
+    def fingerprints(self) -> set[str]:
+        return {f.fingerprint for f in self.findings}
+
+    # -- renderers ----------------------------------------------------------------------
+    def summary_markdown(self, **kw: Any) -> str:
+        from bbreview.review import render
+
+        return render.summary(self, **kw)
+
+    def comment_markdown(self, comment: InlineComment) -> str:
+        from bbreview.review import render
+
+        return render.inline_comment(comment, suggestions=self.config.reviews.suggestions)
+
+    def to_markdown(self) -> str:
+        """The summary, then each inline comment under its file and line: the
+        review as a person reads it on Bitbucket."""
+        from bbreview.review import render
+
+        return render.full_markdown(self)
+
+    def to_text(self, *, color: bool = False, context: int = 2, patchset: PatchSet | None = None) -> str:
+        from bbreview.review import render
+
+        return render.terminal(self, color=color)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "title": self.title,
+            "base_commit": self.base_commit,
+            "head_commit": self.head_commit,
+            "since": self.since,
+            "overview": self.overview,
+            "counts": self.counts(),
+            "coverage": {
+                "total": self.coverage.total,
+                "reviewed": list(self.coverage.reviewed),
+                "skipped": [{"path": p, "reason": r} for p, r in self.coverage.skipped],
+                "text": self.coverage.text(),
+            },
+            "usage": vars(self.usage).copy(),
+            "files": [vars(f).copy() for f in self.files],
+            "comments": [
+                {"inline": c.inline(), "exact": c.exact, "finding": c.finding.to_dict()} for c in self.comments
+            ],
+            "summary_findings": [{"reason": d.reason, "finding": d.finding.to_dict()} for d in self.deferred],
+            "filtered": [{"reason": d.reason, "finding": d.finding.to_dict()} for d in self.filtered],
+            "errors": list(self.errors),
+            "dropped_injection": self.dropped_injection,
+            "metadata": dict(self.metadata),
+        }
+
+    def to_sarif(self) -> dict[str, Any]:
+        from bbreview.review import render
+
+        return render.sarif(self)
+
+    def code_insights(self, *, report_id: str = "bbreview") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The Code Insights report and its annotations (rule findings), §6.9."""
+        from bbreview.review import render
+
+        return render.code_insights(self, report_id=report_id)
+
+    def to_frame(self) -> pandas.DataFrame:
+        """One row per finding: its fields plus where it went (``inline``,
+        ``summary`` or ``filtered``), the reason and the anchored lines."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - pandas is in the dev extras
+            raise ImportError("to_frame() needs pandas; install it with `pip install bbreview[frames]`") from exc
+        rows = []
+        for c in self.comments:
+            rows.append({**_row(c.finding), "placement": "inline", "reason": "", "anchor_start": c.start,
+                         "anchor_end": c.end})
+        for kind, items in (("summary", self.deferred), ("filtered", self.filtered)):
+            for d in items:
+                rows.append({**_row(d.finding), "placement": kind, "reason": d.reason, "anchor_start": None,
+                             "anchor_end": None})
+        columns = [*ReviewFinding.__dataclass_fields__, "placement", "reason", "anchor_start", "anchor_end"]
+        columns.remove("extra")
+        frame = pd.DataFrame.from_records(rows, columns=columns)
+        for col in ("line", "end_line", "anchor_start", "anchor_end"):
+            frame[col] = frame[col].astype("Int64")
+        return frame
+
+    def __repr__(self) -> str:
+        return (
+            f"<Review {self.label} {len(self.comments)} inline, {len(self.deferred)} in summary, "
+            f"{len(self.filtered)} filtered; {self.coverage.text()}>"
+        )
+
+
+def _row(finding: ReviewFinding) -> dict[str, Any]:
+    d = finding.to_dict()
+    d.pop("extra")
+    return d
+
+
+#: LLM keys that only the service (or the user running the CLI) may set: a
+#: repository that could choose both where requests go and which environment
+#: variable holds the key could send the service's secrets to its own server.
+SERVICE_ONLY_LLM_KEYS = ("base_url", "api_key_env")
+
+
+def load_change_config(change: Change, defaults: ReviewConfig | None = None) -> ReviewConfig:
+    """The change's ``.bbreview.yaml`` (read at its head) merged over ``defaults``.
+
+    A missing file gives ``defaults``; an invalid one raises ConfigError naming
+    the key and line. The repository may not change ``llm.base_url`` or
+    ``llm.api_key_env`` (:data:`SERVICE_ONLY_LLM_KEYS`): that is a ConfigError too.
+    """
+    data = change.read_file(CONFIG_FILE)
+    base = defaults or ReviewConfig.default()
+    if data is None:
+        return base
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    merged = ReviewConfig.from_yaml(text, source=CONFIG_FILE, defaults=base)
+    for key in SERVICE_ONLY_LLM_KEYS:
+        if getattr(merged.llm, key) != getattr(base.llm, key):
+            raise ConfigError(
+                "a repository cannot set this key", f"llm.{key}", source=CONFIG_FILE,
+                line=merged.lines.get(f"llm.{key}"),
+                hint="set it in the service defaults (bbreview serve --review-defaults, or bbreview review --config), "
+                "or through BBREVIEW_LLM_BASE_URL; the repository may choose llm.provider and llm.model",
+            )
+    return merged
+
+
+class Reviewer:
+    """Runs the pipeline. One Reviewer may review many changes, from many threads.
+
+    Args:
+        config: the effective :class:`ReviewConfig` (default: the defaults).
+        checks: extra checks (``@bbreview.check`` functions or any Check).
+            The rules of ``config.rules`` always run unless ``rules=False``.
+        llm: an LLMReviewer, a Provider (wrapped with the config's settings)
+            or None; when None and ``config.llm.provider`` is set, a provider
+            is made from the configuration and the environment.
+    """
+
+    def __init__(
+        self,
+        config: ReviewConfig | None = None,
+        checks: Iterable[Check | Callable[..., Any]] = (),
+        llm: Any = None,
+        *,
+        rules: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.config = config or ReviewConfig.default()
+        self.checks: list[Check] = [c if hasattr(c, "run") else PythonCheck(c) for c in checks]
+        self.rules = rules
+        self._env = env
+        self._llm = llm
+        self._llm_ready = False
+
+    # -- LLM -------------------------------------------------------------------------------
+    def llm(self) -> Any:
+        """The LLMReviewer in use, or None."""
+        if not self._llm_ready:
+            self._llm = self._make_llm(self._llm)
+            self._llm_ready = True
+        return self._llm
+
+    def _make_llm(self, llm: Any) -> Any:
+        import os
+
+        cfg = self.config
+        env = self._env if self._env is not None else os.environ
+        if llm is None and not cfg.llm.enabled and not env.get("BBREVIEW_LLM_PROVIDER"):
+            return None  # no provider configured: rules and checks only
+        from bbreview.review import llm as llm_mod
+
+        settings = llm_mod.LLMSettings(
+            provider=cfg.llm.provider, model=cfg.llm.model, base_url=cfg.llm.base_url,
+            api_key_env=cfg.llm.api_key_env, max_tokens_per_review=cfg.llm.max_tokens_per_review,
+            max_output_tokens=cfg.llm.max_output_tokens, concurrency=cfg.llm.concurrency,
+            timeout_s=cfg.llm.timeout_s, temperature=cfg.llm.temperature,
+        )
+        if llm is None:
+            provider = llm_mod.make_provider(settings, env)
+            if provider is None:
+                return None
+        elif isinstance(llm, llm_mod.LLMReviewer):
+            return llm
+        else:
+            provider = llm
+        return llm_mod.LLMReviewer(
+            provider, settings, profile=cfg.reviews.profile, language=cfg.language,
+            tone_instructions=cfg.tone_instructions,
+            path_instructions=[(p.path, p.instructions) for p in cfg.reviews.path_instructions],
+        )
+
+    # -- the pipeline --------------------------------------------------------------------
+    def review(
+        self,
+        change: Change | PatchSet | str | bytes,
+        *,
+        since: str | None = None,
+        progress: Progress | None = None,
+    ) -> Review:
+        """Reviews ``change`` (a Change, a PatchSet or diff text).
+
+        With ``since`` (a commit of the change's history), the LLM reviews only
+        what changed after it; the deterministic checks still cover the whole
+        change, so the summary describes the whole pull request.
+        """
+        started = time.monotonic()
+        if isinstance(change, (str, bytes)):
+            from bbreview.diff import parse_diff
+
+            change = PatchSetChange(parse_diff(change, strict=False))
+        elif isinstance(change, PatchSet):
+            change = PatchSetChange(change)
+        cfg = self.config
+        note = progress or (lambda stage, done, total: None)
+
+        note("diff", 0, 1)
+        full = change.diff()
+        if full.stats_only:
+            raise Error("the review needs a full diff, not a diffstat() PatchSet")
+        if since and change.head_commit and since[:12] == change.head_commit[:12]:
+            new_part: PatchSet | None = None  # nothing new since the last review
+        else:
+            new_part = change.diff_since(since) if since else full
+        note("diff", 1, 1)
+
+        coverage = Coverage(total=len(full))
+        errors: list[str] = []
+        included: list[FileDiff] = []
+        for f in full:
+            if not cfg.reviews.includes(f.path):
+                coverage.skipped.append((f.path, EXCLUDED))
+            elif f.is_binary:
+                coverage.skipped.append((f.path, "binary"))
+            else:
+                included.append(f)
+        included_paths = {f.path for f in included}
+        context = CheckContext(config=cfg, title=change.title, description=change.description)
+
+        # Deterministic checks: the whole change.
+        findings: list[ReviewFinding] = []
+        checks: list[Check] = list(self.checks)
+        if self.rules:
+            ruleset = cfg.ruleset(read_file=change.read_file)
+            exact = {rid: cfg.rules.review_severity(rid) for rid in cfg.rules.severity}
+            checks.insert(0, RulesCheck(ruleset, review_severity={k: v for k, v in exact.items() if v}))
+        for i, chk in enumerate(checks):
+            note("checks", i, len(checks))
+            try:
+                findings.extend(chk.run(included, context))
+            except Exception as exc:  # noqa: BLE001 - a user's check must not stop the review
+                errors.append(f"check {chk.name!r} failed: {type(exc).__name__}: {exc}")
+        note("checks", len(checks), len(checks))
+
+        # The LLM: the new part only.
+        usage = Usage()
+        dropped = 0
+        file_summaries: dict[str, str] = {}
+        llm_meta: dict[str, Any] = {}
+        incremental_files: list[str] = []
+        reviewer = self.llm()
+        llm_skipped: dict[str, str] = {}
+        if new_part is not None:
+            incremental_files = [f.path for f in new_part if f.path in included_paths]
+        if reviewer is not None and new_part is not None:
+            todo = [f for f in new_part if f.path in included_paths]
+            result = reviewer.review(
+                todo, title=change.title, description=change.description,
+                progress=(lambda done, total: note("llm", done, total)),
+            )
+            findings.extend(result.findings)
+            file_summaries = dict(result.file_summaries)
+            usage = Usage(result.usage.input_tokens, result.usage.output_tokens, result.usage.requests)
+            dropped = result.dropped_injection
+            errors.extend(result.errors)
+            llm_skipped = {p: r for p, r in result.skipped}
+            llm_meta = {
+                "model": result.model,
+                "prompt_version": result.prompt_version,
+                "llm_inputs_hash": result.inputs_hash,
+                "invalid_findings": result.invalid_findings,
+            }
+        for f in included:
+            if f.path in llm_skipped:
+                coverage.skipped.append((f.path, llm_skipped[f.path]))
+            else:
+                coverage.reviewed.append(f.path)
+
+        merged = _merge(findings)
+        comments, deferred, filtered = self._place(merged, full, included_paths)
+        rows = [_file_row(f, file_summaries.get(f.path)) for f in full]
+        review = Review(
+            label=change.label, title=change.title, base_commit=change.base_commit,
+            head_commit=change.head_commit, since=since, files=rows, findings=merged, comments=comments,
+            deferred=deferred, filtered=filtered, coverage=coverage, usage=usage, config=cfg, errors=errors,
+            dropped_injection=dropped, incremental_files=incremental_files,
+        )
+        review.overview = _overview(review, full)
+        review.metadata = {
+            "bbreview_version": __version__,
+            "inputs_hash": _inputs_hash(full, cfg, checks, llm_meta),
+            "model": llm_meta.get("model"),
+            "prompt_version": llm_meta.get("prompt_version"),
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "llm_requests": usage.requests,
+            "checks": [c.name for c in checks] + (["llm"] if reviewer is not None else []),
+            "seconds": round(time.monotonic() - started, 3),
+            **{k: v for k, v in llm_meta.items() if k not in ("model", "prompt_version")},
+        }
+        return review
+
+    def _place(
+        self, findings: list[ReviewFinding], full: PatchSet, included: set[str]
+    ) -> tuple[list[InlineComment], list[Deferred], list[Deferred]]:
+        cfg = self.config
+        minimum = cfg.effective_min_severity()
+        files = {f.path: f for f in full}
+        for f in full:  # a finding may name a renamed file by its old path
+            if f.old_path and f.old_path not in files:
+                files[f.old_path] = f
+        comments: list[InlineComment] = []
+        deferred: list[Deferred] = []
+        filtered: list[Deferred] = []
+        ordered = sorted(findings, key=lambda x: (-SEVERITY_RANK[x.severity], x.path, x.line or 0))
+        for finding in ordered:
+            if not severity_at_least(finding.severity, minimum):
+                filtered.append(Deferred(finding, BELOW_MIN))
+                continue
+            placed = anchor(finding, files.get(finding.path))
+            if isinstance(placed, str):
+                deferred.append(Deferred(finding, placed))
+            elif len(comments) >= cfg.reviews.max_comments:
+                deferred.append(Deferred(finding, OVER_CAP))
+            else:
+                comments.append(placed)
+        comments.sort(key=lambda c: (c.path, c.start))
+        return comments, deferred, filtered
+
+
+def anchor(finding: ReviewFinding, file: FileDiff | None) -> InlineComment | str:
+    """``finding`` anchored to commentable lines of ``file``, or why it cannot be.
+
+    Only lines in the diff are used (never a nearby line: a comment on the
+    wrong line is worse than one in the summary). A range that overlaps the
+    diff partially is narrowed to the overlapping commentable lines.
+    """
+    if file is None:
+        return NOT_IN_DIFF
+    if finding.line is None:
+        return FILE_LEVEL
+    if file.is_binary or not file.hunks:
+        return OUTSIDE
+    found = file.nearest_anchor(finding.line, finding.end_line, side=finding.side, max_distance=0)
+    if found is None:
+        return OUTSIDE
+    original: tuple[str, ...] = ()
+    exact = found.exact and found.start == finding.line and found.end == finding.end_line
+    if exact and finding.side == "new":
+        lines = {ln.new_lineno: ln.content for ln in found.hunk.lines if ln.new_lineno is not None}
+        original = tuple(lines.get(n, "") for n in range(found.start, found.end + 1))
+    return InlineComment(finding, file.path, found.side, found.start, found.end, exact, original)
+
+
+def _merge(findings: list[ReviewFinding]) -> list[ReviewFinding]:
+    """Dedup by fingerprint, then by place: the same category on the same first
+    line from two sources keeps the more severe (rules win ties: they are exact)."""
+    by_fp: dict[str, ReviewFinding] = {}
+    for f in findings:
+        kept = by_fp.get(f.fingerprint)
+        if kept is None or SEVERITY_RANK[f.severity] > SEVERITY_RANK[kept.severity]:
+            by_fp[f.fingerprint] = f
+    by_place: dict[tuple[Any, ...], ReviewFinding] = {}
+    out: list[ReviewFinding] = []
+    for f in by_fp.values():
+        if f.line is None:
+            out.append(f)
+            continue
+        key = (f.path, f.side, f.line, f.category)
+        kept = by_place.get(key)
+        if kept is None:
+            by_place[key] = f
+            continue
+        better = SEVERITY_RANK[f.severity] > SEVERITY_RANK[kept.severity] or (
+            f.severity == kept.severity and f.source == "rules" and kept.source != "rules"
+        )
+        winner, loser = (f, kept) if better else (kept, f)
+        also = sorted({*winner.extra.get("also_found_by", ()), loser.source})
+        by_place[key] = winner.with_(extra={**winner.extra, "also_found_by": also})
+    out.extend(by_place.values())
+    out.sort(key=lambda x: (x.path, x.line or 0, -SEVERITY_RANK[x.severity]))
+    return out
+
+
+def _file_row(f: FileDiff, summary: str | None) -> FileRow:
+    if summary:
+        text = summary
+    elif f.is_binary:
+        text = "binary file"
+    elif f.status == "added":
+        text = f"new file, {f.added} line{'s' if f.added != 1 else ''}"
+    elif f.status == "deleted":
+        text = "deleted"
+    elif f.status in ("renamed", "copied"):
+        text = f"{f.status} from `{f.old_path}`" + (f", +{f.added} −{f.removed}" if f.added or f.removed else "")
+    else:
+        text = f"+{f.added} −{f.removed}"
+    return FileRow(f.path, f.status, f.added, f.removed, text, f.old_path if f.old_path != f.path else None)
+
+
+def _overview(review: Review, full: PatchSet) -> str:
+    statuses = Counter(r.status for r in review.files)
+    parts = [f"{n} {s}" for s, n in statuses.most_common()]
+    what = f"This change touches {len(review.files)} file{'s' if len(review.files) != 1 else ''}"
+    what += f" ({', '.join(parts)}; +{full.added} −{full.removed})." if parts else "."
+    posted = review.posted_findings()
+    if not posted:
+        return what + " No problems found."
+    worst = max(posted, key=lambda f: SEVERITY_RANK[f.severity])
+    return what + f" {len(posted)} finding{'s' if len(posted) != 1 else ''}; the most severe is {worst.severity}."
+
+
+def _inputs_hash(full: PatchSet, cfg: ReviewConfig, checks: Sequence[Check], llm_meta: dict[str, Any]) -> str:
+    h = hashlib.sha256()
+    h.update(bytes(full))
+    h.update(cfg.to_yaml().encode())
+    for c in checks:
+        h.update(c.name.encode())
+        rules = getattr(c, "rules", None)
+        if rules is not None:
+            h.update(rules.to_yaml().encode())
+    h.update(str(llm_meta.get("model")).encode())
+    h.update(str(llm_meta.get("prompt_version")).encode())
+    return h.hexdigest()

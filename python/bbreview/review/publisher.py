@@ -1,0 +1,298 @@
+"""Publishing a :class:`~bbreview.review.Review` to a Bitbucket pull request.
+
+The pull request itself is the source of truth for what the bot has posted:
+every bot comment ends with a hidden marker (``[//]: # (bbreview:...)``) that
+names the finding's fingerprint or the summary. Before posting, the publisher
+reads the PR's comments, so a re-run (after a crash, a retried webhook, or a
+second ``bbreview review``) posts nothing twice, even without a store. A store,
+when given, is kept in step for the service's bookkeeping.
+
+Order: inline comments, then resolving the bot's comments whose finding is
+gone, then the summary (edited in place; it reports what failed above), then
+the Code Insights report.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bbreview.errors import BitbucketError
+from bbreview.review.pipeline import InlineComment, Review
+from bbreview.review.render import MAX_COMMENT_CHARS, parse_markers, split_markdown
+from bbreview.review.source import PullRequest
+
+__all__ = ["BitbucketPublisher", "PublishResult", "BotComment", "read_bot_comments", "DEFAULT_REPORT_ID"]
+
+log = logging.getLogger("bbreview.publisher")
+
+#: The Code Insights report id: prefixed with the tool's name, as §6.9 advises.
+DEFAULT_REPORT_ID = "bbreview-review"
+
+
+@dataclass
+class BotComment:
+    """One of the bot's comments on the PR, as read back from Bitbucket."""
+
+    id: int
+    kind: str  # "finding", "summary", "summary-part", "reply", "error"
+    fingerprint: str | None
+    source: str | None
+    path: str | None
+    line: int | None
+    resolved: bool
+    parent: int | None
+    raw: str
+
+
+@dataclass
+class PublishResult:
+    posted: int = 0
+    skipped_existing: int = 0
+    resolved: int = 0
+    summary_comment_id: int | None = None
+    report_annotations: int = 0
+    actions: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    comment_ids: dict[str, int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return (
+            f"posted {self.posted} inline comment{'s' if self.posted != 1 else ''}, skipped "
+            f"{self.skipped_existing} already posted, resolved {self.resolved}; summary "
+            f"{'#' + str(self.summary_comment_id) if self.summary_comment_id else 'not posted'}"
+            + (f"; {len(self.errors)} error(s)" if self.errors else "")
+        )
+
+
+def read_bot_comments(client: Any, pr: PullRequest, bot_uuid: str) -> list[BotComment]:
+    """The bot's live (not deleted) comments on ``pr`` that carry a bbreview marker."""
+    out = []
+    for c in client.comments(pr.workspace, pr.repo, pr.id):
+        if c.get("deleted") or (c.get("user") or {}).get("uuid") != bot_uuid:
+            continue
+        raw = (c.get("content") or {}).get("raw") or ""
+        markers = parse_markers(raw)
+        if not markers:
+            continue
+        kind, args = markers[-1]
+        inline = c.get("inline") or {}
+        out.append(
+            BotComment(
+                id=int(c["id"]), kind=kind, fingerprint=args[0] if kind == "finding" and args else None,
+                source=args[1] if kind == "finding" and len(args) > 1 else None,
+                path=inline.get("path"), line=inline.get("to") or inline.get("from"),
+                resolved=bool(c.get("resolution")), parent=(c.get("parent") or {}).get("id"), raw=raw,
+            )
+        )
+    return out
+
+
+class BitbucketPublisher:
+    """Posts reviews to pull requests through a :class:`~bbreview.bitbucket.Client`.
+
+    ``store`` (optional) receives the posted fingerprints and the PR's review
+    state; ``bot`` is the token's user (``GET /2.0/user``), fetched when omitted.
+    """
+
+    def __init__(self, client: Any, *, store: Any = None, bot: dict | None = None,
+                 report_id: str = DEFAULT_REPORT_ID, max_comment_chars: int = MAX_COMMENT_CHARS) -> None:
+        self.client = client
+        self.store = store
+        self._bot = bot
+        self.report_id = report_id
+        self.max_chars = max_comment_chars
+
+    @property
+    def bot(self) -> dict:
+        if self._bot is None:
+            self._bot = self.client.current_user()
+        return self._bot
+
+    def publish(
+        self,
+        review: Review,
+        pr: PullRequest,
+        *,
+        full: bool = False,
+        dry_run: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> PublishResult:
+        """Posts ``review`` on ``pr``. ``full``: post every finding again, ignoring
+        what was posted. ``dry_run``: change nothing; ``actions`` says what would be done."""
+        note = progress or (lambda stage, done, total: None)
+        result = PublishResult()
+        ws, repo, pr_id = pr.workspace, pr.repo, pr.id
+        pr_key = f"{ws}/{repo}#{pr_id}"
+        existing = read_bot_comments(self.client, pr, self.bot["uuid"])
+        by_fp = {c.fingerprint: c for c in existing if c.kind == "finding" and c.fingerprint}
+        current = review.fingerprints
+
+        # 1. inline comments
+        failed: list[str] = []
+        for i, comment in enumerate(review.comments):
+            note("publish", i, len(review.comments))
+            fp = comment.finding.fingerprint
+            if fp in by_fp and not full:
+                result.skipped_existing += 1
+                continue
+            body = review.comment_markdown(comment)
+            where = f"{comment.path}:{comment.start}"
+            if dry_run:
+                result.actions.append(f"post inline comment on {where}: {comment.finding.title}")
+                result.posted += 1
+                continue
+            try:
+                cid = self._post_inline(pr, comment, body)
+            except BitbucketError as exc:
+                failed.append(f"inline comment on {where} failed: {exc.status} {exc.message}")
+                log.warning("%s: inline comment on %s failed: HTTP %s", pr_key, where, exc.status)
+                continue
+            result.posted += 1
+            result.comment_ids[fp] = cid
+            if self.store is not None:
+                self.store.record_posted(pr_key, fp, cid, comment.path, comment.start, review.head_commit or "")
+        note("publish", len(review.comments), len(review.comments))
+
+        # 2. resolve the bot's comments whose finding has disappeared
+        earlier_open = 0
+        rechecked = set(review.incremental_files) & set(review.coverage.reviewed) if review.metadata.get("model") else set()
+        for c in existing:
+            if c.kind != "finding" or c.resolved or c.parent is not None or c.fingerprint in current:
+                continue
+            deterministic = (c.source or "").startswith(("rules", "check:"))
+            gone = deterministic or (c.source == "llm" and c.path in rechecked)
+            if not (gone and review.config.reviews.resolve_fixed):
+                earlier_open += 1
+                continue
+            if dry_run:
+                result.actions.append(f"resolve comment #{c.id} on {c.path}:{c.line} (finding fixed)")
+                result.resolved += 1
+                continue
+            try:
+                self.client.resolve_comment(ws, repo, pr_id, c.id)
+                result.resolved += 1
+                if self.store is not None:
+                    self.store.mark_comment(pr_key, c.fingerprint, "resolved")
+            except BitbucketError as exc:
+                if exc.status != 409:  # 409: already resolved (§6.5)
+                    failed.append(f"resolving comment #{c.id} failed: {exc.status} {exc.message}")
+
+        # 3. the summary, edited in place
+        review.errors.extend(failed)
+        text = review.summary_markdown(earlier_open=earlier_open)
+        result.errors.extend(failed)
+        summary_id = self._publish_summary(pr, existing, text, dry_run, result)
+        result.summary_comment_id = summary_id
+
+        # 4. Code Insights
+        if review.config.reviews.code_insights and review.head_commit:
+            self._publish_insights(pr, review, dry_run, result)
+
+        if self.store is not None and not dry_run:
+            self.store.update_pr_state(
+                pr_key, last_reviewed_commit=review.head_commit, summary_comment_id=summary_id,
+            )
+        return result
+
+    def publish_config_error(self, pr: PullRequest, error: Exception, *, dry_run: bool = False) -> int | None:
+        """Posts (or edits in place) one comment explaining why ``.bbreview.yaml``
+        is invalid, so that the PR gets an answer instead of silence."""
+        text = "\n".join([
+            "## bbreview could not review this pull request",
+            "",
+            "The repository configuration `.bbreview.yaml` on the source branch is invalid:",
+            "",
+            "```",
+            str(error),
+            "```",
+            "",
+            "Fix the file and push; the next commit is reviewed. Check a file locally with "
+            "`bbreview config check .bbreview.yaml`.",
+            "",
+            "[//]: # (bbreview:config-error)",
+        ])
+        if dry_run:
+            return None
+        existing = read_bot_comments(self.client, pr, self.bot["uuid"])
+        old = next((c for c in existing if c.kind == "config-error"), None)
+        if old is not None:
+            if old.raw != text:
+                self.client.update_comment(pr.workspace, pr.repo, pr.id, old.id, text)
+            return old.id
+        return int(self.client.create_comment(pr.workspace, pr.repo, pr.id, text)["id"])
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def _post_inline(self, pr: PullRequest, comment: InlineComment, body: str) -> int:
+        parts = split_markdown(body, self.max_chars)
+        inline = comment.inline()
+        kw: dict[str, Any] = {"path": inline["path"]}
+        for key, arg in (("to", "to"), ("from", "from_"), ("start_to", "start_to"), ("start_from", "start_from")):
+            if key in inline:
+                kw[arg] = inline[key]
+        first = self.client.create_comment(pr.workspace, pr.repo, pr.id, _with_marker(parts[0], body), **kw)
+        cid = int(first["id"])
+        for part in parts[1:]:
+            self.client.reply(pr.workspace, pr.repo, pr.id, cid, part)
+        return cid
+
+    def _publish_summary(
+        self, pr: PullRequest, existing: list[BotComment], text: str, dry_run: bool, result: PublishResult
+    ) -> int | None:
+        parts = split_markdown(text, self.max_chars)
+        head = next((c for c in existing if c.kind == "summary"), None)
+        if dry_run:
+            result.actions.append(
+                ("update" if head else "post") + f" the summary ({len(text):,} characters in {len(parts)} part(s))"
+            )
+            return head.id if head else None
+        first = _with_marker(parts[0], text)
+        if head is not None:
+            if head.raw != first:
+                self.client.update_comment(pr.workspace, pr.repo, pr.id, head.id, first)
+            summary_id = head.id
+        else:
+            summary_id = int(self.client.create_comment(pr.workspace, pr.repo, pr.id, first)["id"])
+        # Continuation parts are replies to the summary, edited in place too.
+        old_parts = [c for c in existing if c.kind == "summary-part" and c.parent == summary_id]
+        for i, part in enumerate(parts[1:]):
+            raw = f"{part}\n\n[//]: # (bbreview:summary-part {i + 1})"
+            if i < len(old_parts):
+                if old_parts[i].raw != raw:
+                    self.client.update_comment(pr.workspace, pr.repo, pr.id, old_parts[i].id, raw)
+            else:
+                self.client.reply(pr.workspace, pr.repo, pr.id, summary_id, raw)
+        for stale in old_parts[len(parts) - 1:]:
+            self.client.delete_comment(pr.workspace, pr.repo, pr.id, stale.id)
+        return summary_id
+
+    def _publish_insights(self, pr: PullRequest, review: Review, dry_run: bool, result: PublishResult) -> None:
+        report, annotations = review.code_insights(report_id=self.report_id)
+        if dry_run:
+            result.actions.append(f"put Code Insights report {self.report_id!r} with {len(annotations)} annotation(s)")
+            return
+        try:
+            commit = pr.full_head()
+            # Deleting first resets the annotations of an earlier run on this commit (§6.9).
+            try:
+                self.client.delete_report(pr.workspace, pr.repo, commit, self.report_id)
+            except BitbucketError as exc:
+                if exc.status != 404:
+                    raise
+            self.client.put_report(pr.workspace, pr.repo, commit, self.report_id, report)
+            if annotations:
+                self.client.add_annotations(pr.workspace, pr.repo, commit, self.report_id, annotations)
+            result.report_annotations = len(annotations)
+        except BitbucketError as exc:
+            result.errors.append(f"Code Insights report failed: {exc.status} {exc.message}")
+            log.warning("%s: Code Insights report failed: HTTP %s", pr.label, exc.status)
+
+
+def _with_marker(part: str, whole: str) -> str:
+    """The first part of a split comment keeps the marker, which sits at the end of the whole."""
+    if part is whole or part == whole:
+        return part
+    last = whole.rstrip().rsplit("\n", 1)[-1]
+    return part if part.rstrip().endswith(last) else f"{part}\n\n{last}"

@@ -1,0 +1,158 @@
+"""The review pipeline end to end: a pull request on FakeBitbucket, reviewed and published."""
+
+from __future__ import annotations
+
+import pytest
+
+from bbreview.bitbucket import Client
+from bbreview.errors import ConfigError
+from bbreview.review import BitbucketPublisher, PullRequest, Reviewer, load_change_config
+from bbreview.review.render import parse_markers
+from bbreview.testing import BOT_SCOPES, FakeBitbucket
+
+BASE = {
+    "app.py": "import os\n\n\ndef greet(name):\n    return 'Hello, ' + name\n",
+    "README.md": "# app\n",
+}
+FEATURE = {
+    "app.py": (
+        "import os\n\n\ndef greet(name):\n    print('greeting', name)\n    return 'Hello, ' + name\n\n\n"
+        "def run(expr):\n    return eval(expr)\n"
+    ),
+    "settings.py": 'DEBUG = True\nAWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n',
+}
+
+
+class World:
+    def __init__(self, bb: FakeBitbucket) -> None:
+        self.bb = bb
+        self.bot = bb.add_user("review-bot", "Review Bot", email="bot@example.com")
+        self.dev = bb.add_user("dev", "Dev Eloper", email="dev@example.com")
+        ws = bb.add_workspace("acme", "Acme", owners=[self.bot])
+        bb.add_member(ws, self.dev, "member")
+        self.token = bb.add_api_token(self.bot, BOT_SCOPES, name="bot")
+        self.repo = bb.add_repository(ws, "app", admins=[self.bot], writers=[self.dev])
+        bb.commit(self.repo, "main", BASE, message="base", author=self.dev, notify=False)
+        bb.commit(self.repo, "feature", FEATURE, message="feature", author=self.dev, notify=False)
+
+    def client(self) -> Client:
+        return Client(email=self.bot.email, token=self.token.token, base_url=self.bb.base_url, backoff=0.01)
+
+    def open_pr(self, **kw):
+        return self.bb.create_pull_request(self.repo, "feature", title=kw.pop("title", "Greeting"), author=self.dev, **kw)
+
+    def comments(self, pr, *, user=None):
+        cl = self.client()
+        return [c for c in cl.comments("acme", "app", pr.id) if not c.get("deleted")
+                and (user is None or c["user"]["uuid"] == user.uuid)]
+
+
+@pytest.fixture()
+def world():
+    with FakeBitbucket(seed=11) as bb:
+        yield World(bb)
+
+
+def run_review(world, pr, *, since=None, full=False, publisher=None, checks=()):
+    client = world.client()
+    change = PullRequest(client, "acme", "app", pr.id)
+    cfg = load_change_config(change)
+    rv = Reviewer(cfg, checks).review(change, since=since)
+    result = (publisher or BitbucketPublisher(client)).publish(rv, change, full=full)
+    return rv, result
+
+
+def test_a_pull_request_gets_a_summary_inline_comments_and_code_insights(world):
+    pr = world.open_pr()
+    rv, result = run_review(world, pr)
+    assert result.errors == []
+    posted = world.comments(pr, user=world.bot)
+    summaries = [c for c in posted if ("summary", []) in parse_markers(c["content"]["raw"])]
+    assert len(summaries) == 1 and "inline" not in summaries[0]
+    summary = summaries[0]["content"]["raw"]
+    assert "| `app.py` | modified |" in summary and "| `settings.py` | added |" in summary
+    assert "**Coverage:** reviewed 2 of 2 files" in summary
+    inline = sorted((c["inline"]["path"], c["inline"]["to"], c["content"]["raw"].split("\n")[0]) for c in posted if c.get("inline"))
+    assert inline == [
+        ("app.py", 5, "🟡 **Medium** · hygiene · rule `hygiene/python-print`"),
+        ("app.py", 10, "🟠 **High** · security · rule `security/eval-dynamic`"),
+        ("settings.py", 1, "🟡 **Medium** · security · rule `security/django-debug`"),
+        ("settings.py", 2, "🔴 **Critical** · secrets · rule `secrets/aws-secret-access-key`"),
+    ]
+    assert len(inline) == len(rv.comments) == result.posted
+    # Every inline anchor is a line of the PR's diff (the emulator knows which).
+    for path, line, _ in inline:
+        added, _removed = world.bb.diff_lines(pr, path)
+        assert line in added
+    # The secret itself is nowhere on the PR.
+    assert all("wJalrXUtnFEMI" not in c["content"]["raw"] for c in posted)
+    # Code Insights: a report on the full source hash, annotations for the rule findings.
+    client = world.client()
+    head = client.full_hash("acme", "app", rv.head_commit)
+    assert len(head) == 40
+    report = client.report("acme", "app", head, "bbreview-review")
+    assert report["result"] == "FAILED"
+    annotations = list(client.annotations("acme", "app", head, "bbreview-review"))
+    assert {(a["path"], a.get("line")) for a in annotations} == {(c.path, c.start) for c in rv.comments if c.finding.source == "rules"}
+
+
+def test_a_rerun_posts_nothing_new_and_edits_the_summary_in_place(world):
+    pr = world.open_pr()
+    run_review(world, pr)
+    before = world.comments(pr)
+    _, again = run_review(world, pr)
+    after = world.comments(pr)
+    assert again.posted == 0 and again.skipped_existing > 0
+    assert [c["id"] for c in after] == [c["id"] for c in before]
+
+
+def test_full_review_posts_again(world):
+    pr = world.open_pr()
+    rv, _ = run_review(world, pr)
+    _, again = run_review(world, pr, full=True)
+    assert again.posted == len(rv.comments)
+
+
+def test_a_new_commit_is_reviewed_incrementally_and_fixed_comments_are_resolved(world):
+    pr = world.open_pr()
+    first, _ = run_review(world, pr)
+    fixed = dict(FEATURE)
+    fixed["app.py"] = FEATURE["app.py"].replace("    print('greeting', name)\n", "") + "\n\ndef dump(x):\n    print(x)\n"
+    world.bb.commit(world.repo, "feature", {"app.py": fixed["app.py"]}, message="fix", author=world.dev, notify=False)
+    second, result = run_review(world, pr, since=first.head_commit)
+    assert second.since == first.head_commit
+    assert result.resolved == 1  # the print in greet() is gone
+    bot = world.comments(pr, user=world.bot)
+    resolved = [c for c in bot if c.get("resolution")]
+    assert len(resolved) == 1 and resolved[0]["inline"]["to"] == 5
+    new_prints = [c for c in bot if c.get("inline") and "python-print" in c["content"]["raw"] and not c.get("resolution")]
+    assert [c["inline"]["to"] for c in new_prints] == [second.comments[[x.finding.rule_id for x in second.comments].index("hygiene/python-print")].start]
+    summary = next(c for c in bot if ("summary", []) in parse_markers(c["content"]["raw"]))
+    assert f"new commits since `{first.head_commit[:12]}`" in summary["content"]["raw"]
+
+
+def test_comments_over_the_size_limit_are_split(world):
+    world.bb.quirks.max_comment_chars = 2000
+    pr = world.open_pr()
+    client = world.client()
+    change = PullRequest(client, "acme", "app", pr.id)
+    rv = Reviewer(load_change_config(change)).review(change)
+    result = BitbucketPublisher(client, max_comment_chars=1500).publish(rv, change)
+    assert result.errors == []
+    assert all(len(c["content"]["raw"]) <= 2000 for c in world.comments(pr))
+
+
+def test_an_invalid_configuration_gets_an_explaining_comment(world):
+    world.bb.commit(world.repo, "feature", {".bbreview.yaml": "reviews:\n  profile: loud\n"}, message="cfg",
+                    author=world.dev, notify=False)
+    pr = world.open_pr()
+    client = world.client()
+    change = PullRequest(client, "acme", "app", pr.id)
+    with pytest.raises(ConfigError) as err:
+        load_change_config(change)
+    assert err.value.key == "reviews.profile" and err.value.line == 2
+    publisher = BitbucketPublisher(client)
+    cid = publisher.publish_config_error(change, err.value)
+    assert publisher.publish_config_error(change, err.value) == cid  # edited in place, not repeated
+    [c] = world.comments(pr, user=world.bot)
+    assert "reviews.profile" in c["content"]["raw"] and ".bbreview.yaml:2" in c["content"]["raw"]
