@@ -37,6 +37,7 @@ from bbreview.testing.fake import (
     RawResponse,
     RecordedRequest,
 )
+from bbreview.testing.fake_llm import FakeLLM
 from bbreview.testing.receiver import ReceivedWebhook, WebhookReceiver
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "Demo",
     "EmulatorError",
     "FakeBitbucket",
+    "FakeLLM",
     "HOOK_EVENTS",
     "Hook",
     "Participant",
