@@ -198,7 +198,7 @@ def test_duplicates_merge_by_fingerprint_and_by_place():
     at4 = [c for c in rv.comments if c.start == 4]
     assert len(at4) == 1
     assert at4[0].finding.severity == "critical"
-    assert at4[0].finding.extra["also_found_by"] == ["rules"]
+    assert at4[0].finding.extra["also_found_by"] == ["rule security/eval-dynamic"]
 
 
 def test_secret_lines_are_never_shown():

@@ -570,7 +570,8 @@ def _merge(findings: list[ReviewFinding]) -> list[ReviewFinding]:
             f.severity == kept.severity and f.source == "rules" and kept.source != "rules"
         )
         winner, loser = (f, kept) if better else (kept, f)
-        also = sorted({*winner.extra.get("also_found_by", ()), loser.source})
+        who = f"rule {loser.rule_id}" if loser.source == "rules" and loser.rule_id else loser.source
+        also = sorted({*winner.extra.get("also_found_by", ()), who})
         by_place[key] = winner.with_(extra={**winner.extra, "also_found_by": also})
     out.extend(by_place.values())
     out.sort(key=lambda x: (x.path, x.line or 0, -SEVERITY_RANK[x.severity]))
