@@ -27,17 +27,21 @@ void register_http(py::module_& m) {
 
   py::class_<h::Client>(m, "Client")
       .def(py::init([](std::size_t threads, std::size_t max_connections_per_host, double timeout, int max_retries,
-                       std::string ca_file) {
+                       std::string ca_file, double read_timeout) {
              h::Options o;
              o.threads = threads;
              o.max_connections_per_host = max_connections_per_host;
              o.total_timeout = std::chrono::milliseconds(static_cast<long long>(timeout * 1000.0));
+             // 0 means "as long as the whole request may take": a model can think for minutes
+             // before its first byte, so a per-read deadline shorter than the total is wrong there.
+             const double per_read = read_timeout > 0.0 ? read_timeout : timeout;
+             o.read_timeout = std::chrono::milliseconds(static_cast<long long>(per_read * 1000.0));
              o.max_retries = max_retries;
              o.ca_file = std::move(ca_file);
              return std::make_unique<h::Client>(std::move(o));
            }),
            py::kw_only(), py::arg("threads") = 2, py::arg("max_connections_per_host") = 8, py::arg("timeout") = 120.0,
-           py::arg("max_retries") = 3, py::arg("ca_file") = "")
+           py::arg("max_retries") = 3, py::arg("ca_file") = "", py::arg("read_timeout") = 0.0)
       .def(
           "request",
           [](h::Client& c, std::string method, std::string url, h::Headers headers, py::bytes body) {

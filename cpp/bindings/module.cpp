@@ -9,6 +9,8 @@ void register_diff(py::module_& m);
 void register_rules(py::module_& m);
 void register_http(py::module_& m);
 void register_bitbucket(py::module_& m);
+void register_webhook(py::module_& m);
+void register_crypto(py::module_& m);
 }  // namespace bbreview::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -21,4 +23,8 @@ PYBIND11_MODULE(_core, m) {
   bbreview::bindings::register_http(http);
   auto bitbucket = m.def_submodule("bitbucket", "Bitbucket Cloud calls: auth, budget, errors, batches");
   bbreview::bindings::register_bitbucket(bitbucket);
+  auto webhook = m.def_submodule("webhook", "Webhook signatures, event decoding and the durable intake server");
+  bbreview::bindings::register_webhook(webhook);
+  auto crypto = m.def_submodule("crypto", "AES-256-GCM sealing, random bytes and scrypt password hashes");
+  bbreview::bindings::register_crypto(crypto);
 }
