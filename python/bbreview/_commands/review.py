@@ -134,6 +134,9 @@ def _cmd_review(ns: argparse.Namespace, out: TextIO) -> int:
         return 2
     progress.close()
     _emit(review, ns, out)
+    if not review.files:
+        print(f"bbreview review: nothing to review: {change.label} has no changes (HEAD is at its merge base); "
+              "pass --base REV to review against another revision, e.g. --base HEAD~5", file=sys.stderr)
     if ns.fail_on == "never":
         return 0
     return 1 if any(SEVERITY_RANK[f.severity] >= SEVERITY_RANK[ns.fail_on] for f in review.posted_findings()) else 0

@@ -28,6 +28,10 @@ __all__ = ["BitbucketPublisher", "PublishResult", "BotComment", "read_bot_commen
 
 log = logging.getLogger("bbreview.publisher")
 
+#: Inline comments posted at once. Each costs one request of the token's hourly
+#: budget (§5) whatever the concurrency; this only shortens the wall time.
+DEFAULT_CONCURRENCY = 8
+
 #: The Code Insights report id: prefixed with the tool's name, as §6.9 advises.
 DEFAULT_REPORT_ID = "bbreview-review"
 
@@ -98,8 +102,10 @@ class BitbucketPublisher:
     """
 
     def __init__(self, client: Any, *, store: Any = None, bot: dict | None = None,
-                 report_id: str = DEFAULT_REPORT_ID, max_comment_chars: int = MAX_COMMENT_CHARS) -> None:
+                 report_id: str = DEFAULT_REPORT_ID, max_comment_chars: int = MAX_COMMENT_CHARS,
+                 concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self.client = client
+        self.concurrency = concurrency
         self.store = store
         self._bot = bot
         self.report_id = report_id
@@ -130,31 +136,40 @@ class BitbucketPublisher:
         by_fp = {c.fingerprint: c for c in existing if c.kind == "finding" and c.fingerprint}
         current = review.fingerprints
 
-        # 1. inline comments
+        # 1. inline comments, posted concurrently (their order on the PR follows the diff anyway)
         failed: list[str] = []
-        for i, comment in enumerate(review.comments):
-            note("publish", i, len(review.comments))
-            fp = comment.finding.fingerprint
-            if fp in by_fp and not full:
+        todo: list[tuple[InlineComment, list[str]]] = []
+        for comment in review.comments:
+            if comment.finding.fingerprint in by_fp and not full:
                 result.skipped_existing += 1
                 continue
             body = review.comment_markdown(comment)
-            where = f"{comment.path}:{comment.start}"
             if dry_run:
-                result.actions.append(f"post inline comment on {where}: {comment.finding.title}")
+                result.actions.append(f"post inline comment on {comment.path}:{comment.start}: {comment.finding.title}")
                 result.posted += 1
                 continue
-            try:
-                cid = self._post_inline(pr, comment, body)
-            except BitbucketError as exc:
-                failed.append(f"inline comment on {where} failed: {exc.status} {exc.message}")
-                log.warning("%s: inline comment on %s failed: HTTP %s", pr_key, where, exc.status)
+            parts = split_markdown(body, self.max_chars)
+            parts[0] = _with_marker(parts[0], body)
+            todo.append((comment, parts))
+        calls = [self.client.calls.create_comment(ws, repo, pr_id, parts[0], **_inline_kwargs(comment))
+                 for comment, parts in todo]
+        answers = self.client.map(calls, concurrency=self.concurrency,
+                                  progress=lambda done, total: note("publish", done, total)) if calls else []
+        for (comment, parts), answer in zip(todo, answers):
+            where = f"{comment.path}:{comment.start}"
+            if isinstance(answer, BaseException):
+                status = getattr(answer, "status", "")
+                failed.append(f"inline comment on {where} failed: {status} {getattr(answer, 'message', answer)}")
+                log.warning("%s: inline comment on %s failed: HTTP %s", pr_key, where, status)
                 continue
+            cid = int(answer["id"])
+            for part in parts[1:]:
+                self.client.reply(ws, repo, pr_id, cid, part)
             result.posted += 1
-            result.comment_ids[fp] = cid
+            result.comment_ids[comment.finding.fingerprint] = cid
             if self.store is not None:
-                self.store.record_posted(pr_key, fp, cid, comment.path, comment.start, review.head_commit or "")
-        note("publish", len(review.comments), len(review.comments))
+                self.store.record_posted(pr_key, comment.finding.fingerprint, cid, comment.path, comment.start,
+                                         review.head_commit or "")
 
         # 2. resolve the bot's comments whose finding has disappeared
         earlier_open = 0
@@ -225,19 +240,6 @@ class BitbucketPublisher:
         return int(self.client.create_comment(pr.workspace, pr.repo, pr.id, text)["id"])
 
     # -- pieces ---------------------------------------------------------------------------------
-    def _post_inline(self, pr: PullRequest, comment: InlineComment, body: str) -> int:
-        parts = split_markdown(body, self.max_chars)
-        inline = comment.inline()
-        kw: dict[str, Any] = {"path": inline["path"]}
-        for key, arg in (("to", "to"), ("from", "from_"), ("start_to", "start_to"), ("start_from", "start_from")):
-            if key in inline:
-                kw[arg] = inline[key]
-        first = self.client.create_comment(pr.workspace, pr.repo, pr.id, _with_marker(parts[0], body), **kw)
-        cid = int(first["id"])
-        for part in parts[1:]:
-            self.client.reply(pr.workspace, pr.repo, pr.id, cid, part)
-        return cid
-
     def _publish_summary(
         self, pr: PullRequest, existing: list[BotComment], text: str, dry_run: bool, result: PublishResult
     ) -> int | None:
@@ -288,6 +290,15 @@ class BitbucketPublisher:
         except BitbucketError as exc:
             result.errors.append(f"Code Insights report failed: {exc.status} {exc.message}")
             log.warning("%s: Code Insights report failed: HTTP %s", pr.label, exc.status)
+
+
+def _inline_kwargs(comment: InlineComment) -> dict[str, Any]:
+    inline = comment.inline()
+    kw: dict[str, Any] = {"path": inline["path"]}
+    for key, arg in (("to", "to"), ("from", "from_"), ("start_to", "start_to"), ("start_from", "start_from")):
+        if key in inline:
+            kw[arg] = inline[key]
+    return kw
 
 
 def _with_marker(part: str, whole: str) -> str:

@@ -1,0 +1,1 @@
+"""The review service: webhook intake, the job queue and workers, bot commands."""
