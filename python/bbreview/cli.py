@@ -372,8 +372,13 @@ def _parser() -> argparse.ArgumentParser:
     sc.set_defaults(func=_cmd_scan)
 
     from bbreview._commands import review as review_commands
+    from bbreview._commands import service as service_commands
 
     review_commands.add_parsers(sub)
+    service_commands.add_parsers(sub)
+    from bbreview._commands import setup as setup_commands
+
+    setup_commands.add_parsers(sub)
 
     # Listed for --help only: main() hands its arguments to the emulator's own parser.
     sub.add_parser(
