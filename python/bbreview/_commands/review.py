@@ -75,8 +75,29 @@ def bitbucket_client_from_env(ns: argparse.Namespace | None = None, env: dict[st
     if token and not email:
         raise Error("BITBUCKET_API_TOKEN is set but BITBUCKET_EMAIL is not: API tokens authenticate with the "
                     "Atlassian account email")
+    saved = _client_from_saved_token(ns, env, base, ca)
+    if saved is not None:
+        return saved
     raise Error("no Bitbucket credentials: set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN (the bot account's API "
-                "token) or BITBUCKET_ACCESS_TOKEN")
+                "token) or BITBUCKET_ACCESS_TOKEN, or save the token once with `bbreview token set`")
+
+
+def _client_from_saved_token(ns: Any, env: dict[str, str], base: str, ca: str | None) -> Any:
+    """The token saved by ``bbreview token set`` (or the console) in the data folder, if any."""
+    from bbreview.service.config import ServiceConfig
+
+    data_dir = getattr(ns, "data_dir", None) or env.get("BBREVIEW_DATA_DIR") or ServiceConfig().data_dir
+    config = ServiceConfig(data_dir=data_dir, api_url=base, ca_file=ca)
+    if not config.db_path.exists():
+        return None
+    from bbreview.service import credentials
+    from bbreview.store import SQLiteStore
+
+    store = SQLiteStore(str(config.db_path))
+    try:
+        return credentials.client_from_store(store, config, env)
+    finally:
+        store.close()
 
 
 def _load_defaults(path: str | None) -> Any:
@@ -212,6 +233,8 @@ def add_parsers(sub: Any) -> None:
     r.add_argument("--full", action="store_true", help="pull requests: post every finding again")
     r.add_argument("--api-url", metavar="URL", help="Bitbucket API base URL (e.g. the local emulator)")
     r.add_argument("--ca-file", metavar="PEM", help="CA bundle to trust for the API (e.g. the emulator's)")
+    r.add_argument("--data-dir", metavar="DIR",
+                   help="where `bbreview token set` saved the token (default: $BBREVIEW_DATA_DIR or ./bbreview-data)")
     g = r.add_mutually_exclusive_group()
     g.add_argument("--progress", action="store_true", help="always show the progress bar")
     g.add_argument("--no-progress", action="store_true", help="never show the progress bar")
