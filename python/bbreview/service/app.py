@@ -66,6 +66,10 @@ class Metrics:
             self.tokens_in += o.input_tokens
             self.tokens_out += o.output_tokens
 
+    def failed(self) -> None:
+        with self._lock:
+            self.job_failures += 1
+
     def render(self, store: Store, budget: Any) -> str:
         counts = store.counts_by_state()
         depth = store.queue_depth()
@@ -153,6 +157,7 @@ class Service:
         self._threads: list[threading.Thread] = []
         self._running: dict[int, str] = {}
         self._running_lock = threading.Lock()
+        self._loaded_hooks: set[str] = set()
         self.instance = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     # -- wiring ------------------------------------------------------------------------------------
@@ -224,8 +229,12 @@ class Service:
         if self.intake is None:
             return
         self.intake.set_default_secret(self.webhook_secret or None)
-        for hook_uuid, secret in self.hook_secrets().items():
+        current = self.hook_secrets()
+        for hook_uuid, secret in current.items():
             self.intake.set_hook_secret(hook_uuid, secret)
+        for gone in self._loaded_hooks - set(current):  # uninstalled: its deliveries are refused again
+            self.intake.remove_hook_secret(gone)
+        self._loaded_hooks = set(current)
 
     @property
     def port(self) -> int:
@@ -327,7 +336,7 @@ class Service:
                 outcome = self.runner.run(job)
             except Exception as exc:  # noqa: BLE001 - a job's failure must never kill its worker
                 retry = is_retryable(exc)
-                self.metrics.job_failures += 1
+                self.metrics.failed()
                 log.warning("job %d (%s %s) failed (attempt %d, %s): %s", job.id, job.kind, job.pr_key,
                             job.attempts, "will retry" if retry else "giving up", exc)
                 self.store.fail(job.id, owner, f"{type(exc).__name__}: {exc}", retry=retry)
