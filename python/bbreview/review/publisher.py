@@ -15,6 +15,7 @@ the Code Insights report.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,6 +133,12 @@ class BitbucketPublisher:
         result = PublishResult()
         ws, repo, pr_id = pr.workspace, pr.repo, pr.id
         pr_key = f"{ws}/{repo}#{pr_id}"
+        # The Code Insights report does not depend on the comments: it runs alongside them.
+        insights: threading.Thread | None = None
+        if review.config.reviews.code_insights and review.head_commit:
+            insights = threading.Thread(target=self._publish_insights, args=(pr, review, dry_run, result),
+                                        name="bbreview-insights", daemon=True)
+            insights.start()
         existing = read_bot_comments(self.client, pr, self.bot["uuid"])
         by_fp = {c.fingerprint: c for c in existing if c.kind == "finding" and c.fingerprint}
         current = review.fingerprints
@@ -202,9 +209,9 @@ class BitbucketPublisher:
         summary_id = self._publish_summary(pr, existing, text, dry_run, result)
         result.summary_comment_id = summary_id
 
-        # 4. Code Insights
-        if review.config.reviews.code_insights and review.head_commit:
-            self._publish_insights(pr, review, dry_run, result)
+        # 4. Code Insights (started first)
+        if insights is not None:
+            insights.join()
 
         if self.store is not None and not dry_run:
             self.store.update_pr_state(

@@ -169,6 +169,28 @@ class PullRequest:
         self.data = data if data is not None else client.pull_request(workspace, repo, self.id)
         self._diff: PatchSet | None = None
         self._head_full: str | None = None
+        self._files: dict[str, bytes | None] = {}
+
+    def prefetch(self, *paths: str) -> None:
+        """Fetches the diff, the full head hash and ``paths`` (e.g. ``.bbreview.yaml``)
+        in one concurrent batch, so that a review starts after one round trip, not three.
+        Failures are left for the individual calls to raise."""
+        if not self.head_commit:
+            return
+        c = self.client.calls
+        calls = [c.pr_diff(self.data), c.commit(self.workspace, self.repo, self.head_commit)]
+        calls += [c.file(self.workspace, self.repo, self.head_commit, p) for p in paths]
+        answers = self.client.map(calls, concurrency=len(calls))
+        diff, commit, files = answers[0], answers[1], answers[2:]
+        if not isinstance(diff, BaseException):
+            self._diff = diff
+        if not isinstance(commit, BaseException):
+            self._head_full = str(commit["hash"])
+        for path, answer in zip(paths, files):
+            if isinstance(answer, NotFound):
+                self._files[path] = None
+            elif not isinstance(answer, BaseException):
+                self._files[path] = answer
 
     @classmethod
     def from_url(cls, client: Any, url: str) -> PullRequest:
@@ -221,6 +243,8 @@ class PullRequest:
     def read_file(self, path: str) -> bytes | None:
         if not self.head_commit:
             return None
+        if path in self._files:
+            return self._files[path]
         try:
             return self.client.file(self.workspace, self.repo, self.head_commit, path)
         except NotFound:

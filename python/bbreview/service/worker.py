@@ -19,6 +19,7 @@ from bbreview.errors import BitbucketError, ConfigError, NotFound
 from bbreview.review import BitbucketPublisher, PullRequest, Reviewer, load_change_config
 from bbreview.review.config import ReviewConfig
 from bbreview.review.publisher import read_bot_comments
+from bbreview.review.source import CONFIG_FILE
 from bbreview.service.commands import COMMANDS, description_disables_reviews, help_text, parse_command
 from bbreview.service.events import BotIdentity
 from bbreview.store import Job, Store
@@ -124,6 +125,7 @@ class JobRunner:
                 self.store.update_pr_state(pr_key, auto_review_disabled=True,
                                            auto_review_disabled_reason="the description asks the bot to ignore it")
                 return "skipped: the description asks the bot to ignore this pull request"
+        pr.prefetch(CONFIG_FILE)
         try:
             config = load_change_config(pr, self.defaults)
         except ConfigError as exc:
