@@ -237,3 +237,24 @@ def test_a_failing_llm_leaves_a_rules_review_and_says_so(world, llm):
     assert {c.finding.source for c in rv.comments} == {"rules"} and result.posted == len(rv.comments)
     assert rv.errors and any("LLM error" in reason for _, reason in rv.coverage.skipped)
     assert "LLM error" in rv.summary_markdown()
+
+
+def test_comments_of_a_check_that_fails_later_are_not_resolved(world):
+    from bbreview.review import ReviewFinding, check
+
+    calls = []
+
+    @check(name="flaky")
+    def flaky(file):
+        calls.append(file.path)
+        if len(calls) > 2:
+            raise RuntimeError("the heuristic's service is down")
+        return [ReviewFinding(file.path, 5, title="Greeting", source="check:flaky")] if file.path == "app.py" else []
+
+    pr = world.open_pr()
+    first, _ = run_review(world, pr, checks=[flaky])
+    assert [c.start for c in first.comments if c.finding.source == "check:flaky"] == [5]
+    rv, result = run_review(world, pr, checks=[flaky])
+    assert any("flaky" in e for e in rv.errors)
+    assert result.resolved == 0
+    assert not [c for c in world.comments(pr, user=world.bot) if c.get("resolution")]

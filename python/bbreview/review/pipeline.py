@@ -432,12 +432,14 @@ class Reviewer:
             ruleset = _cached_ruleset(cfg) if not cfg.rules.files else cfg.ruleset(read_file=change.read_file)
             exact = {rid: cfg.rules.review_severity(rid) for rid in cfg.rules.severity}
             checks.insert(0, RulesCheck(ruleset, review_severity={k: v for k, v in exact.items() if v}))
+        failed_checks: list[str] = []
         for i, chk in enumerate(checks):
             note("checks", i, len(checks))
             try:
                 findings.extend(chk.run(included, context))
             except Exception as exc:  # noqa: BLE001 - a user's check must not stop the review
                 errors.append(f"check {chk.name!r} failed: {type(exc).__name__}: {exc}")
+                failed_checks.append("rules" if isinstance(chk, RulesCheck) else f"check:{chk.name}")
         note("checks", len(checks), len(checks))
 
         # The LLM: the new part only.
@@ -493,6 +495,7 @@ class Reviewer:
             "output_tokens": usage.output_tokens,
             "llm_requests": usage.requests,
             "checks": [c.name for c in checks] + (["llm"] if reviewer is not None else []),
+            "failed_checks": failed_checks,
             "seconds": round(time.monotonic() - started, 3),
             **{k: v for k, v in llm_meta.items() if k not in ("model", "prompt_version")},
         }

@@ -180,11 +180,13 @@ class BitbucketPublisher:
 
         # 2. resolve the bot's comments whose finding has disappeared
         earlier_open = 0
+        failed_checks = set(review.metadata.get("failed_checks", ()))
         rechecked = set(review.incremental_files) & set(review.coverage.reviewed) if review.metadata.get("model") else set()
         for c in existing:
             if c.kind != "finding" or c.resolved or c.parent is not None or c.fingerprint in current:
                 continue
-            deterministic = (c.source or "").startswith(("rules", "check:"))
+            # A check that failed this run found nothing: its earlier comments stay open.
+            deterministic = (c.source or "").startswith(("rules", "check:")) and c.source not in failed_checks
             gone = deterministic or (c.source == "llm" and c.path in rechecked)
             if not (gone and review.config.reviews.resolve_fixed):
                 earlier_open += 1
