@@ -73,6 +73,17 @@ std::string_view ServerRequest::path() const {
     return t.substr(0, t.find('?'));
 }
 
+const std::string* ServerRequest::find(std::string_view name) const {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    for (const auto& [k, v] : headers) {
+        if (k.size() != name.size()) continue;
+        bool same = true;
+        for (std::size_t i = 0; i < k.size() && same; ++i) same = lower(k[i]) == lower(name[i]);
+        if (same) return &v;
+    }
+    return nullptr;
+}
+
 ServerResponse ServerResponse::text(int status, std::string body) {
     ServerResponse r;
     r.status = status;

@@ -59,6 +59,9 @@ struct ServerRequest {
     // The target without its query string.
     std::string_view path() const;
     std::optional<std::string> header(std::string_view name) const { return find_header(headers, name); }
+    // Like header(), without the copy: the first value of `name` (ASCII
+    // case-insensitive), or nullptr. Valid while `headers` is unchanged.
+    const std::string* find(std::string_view name) const;
 };
 
 struct ServerResponse {

@@ -57,7 +57,7 @@ void wipe(std::string& s) {
     s.clear();
 }
 
-std::int64_t parse_attempt(const std::optional<std::string>& header) {
+std::int64_t parse_attempt(const std::string* header) {
     if (!header) return 1;
     std::string t = trim(*header);
     if (t.empty() || t.size() > 6 || !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; }))
@@ -126,8 +126,11 @@ struct Intake::Impl {
     std::array<std::atomic<std::uint64_t>, kLatencyBuckets.size() + 1> latency_buckets{};  // last: +Inf
     std::atomic<std::uint64_t> latency_count{0}, latency_sum_ns{0};
 
+    // The routes, in the (alphabetical) order /metrics lists them.
+    enum Route : std::uint8_t { kHealthz, kMetrics, kOther, kWebhook, kRoutes };
+    static constexpr std::array<std::string_view, kRoutes> kRouteNames = {"healthz", "metrics", "other", "webhook"};
     mutable std::mutex routes_mu;
-    std::map<std::string, std::map<int, std::uint64_t>> by_route;  // route → status → count
+    std::array<std::map<int, std::uint64_t>, kRoutes> by_route{};  // route → status → count
 
     mutable std::mutex log_mu;
     std::condition_variable log_cv;
@@ -164,16 +167,14 @@ struct Intake::Impl {
 
     // -- routing ------------------------------------------------------------------------
     void handle(ServerRequest req, http::Respond respond) {
-        std::string route;
+        Route route = kOther;
         auto path = req.path();
         if (path == opt.path)
-            route = "webhook";
+            route = kWebhook;
         else if (path == "/healthz")
-            route = "healthz";
+            route = kHealthz;
         else if (path == "/metrics")
-            route = "metrics";
-        else
-            route = "other";
+            route = kMetrics;
         http::Respond counted = [this, route, respond = std::move(respond)](ServerResponse r) {
             {
                 std::lock_guard lock(routes_mu);
@@ -181,14 +182,14 @@ struct Intake::Impl {
             }
             respond(std::move(r));
         };
-        if (route == "webhook") return webhook(std::move(req), std::move(counted));
-        if (route == "other") return counted(ServerResponse::text(404, "not found"));
+        if (route == kWebhook) return webhook(std::move(req), std::move(counted));
+        if (route == kOther) return counted(ServerResponse::text(404, "not found"));
         if (req.method != "GET") {
             auto r = ServerResponse::text(405, "method not allowed; use GET");
             r.headers.emplace_back("Allow", "GET");
             return counted(std::move(r));
         }
-        if (route == "metrics") {
+        if (route == kMetrics) {
             auto r = ServerResponse::text(200, render_metrics());
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
             return counted(std::move(r));
@@ -227,15 +228,16 @@ struct Intake::Impl {
             r.headers.emplace_back("Allow", "POST");
             return respond(std::move(r));
         }
-        auto request_uuid_header = req.header("X-Request-UUID");
-        std::string request_id = loggable_id(request_uuid_header.value_or(""));
-        auto content_type = req.header("Content-Type");
+        // Header values are read in place (find), not copied.
+        const std::string* request_uuid_header = req.find("X-Request-UUID");
+        std::string request_id = loggable_id(request_uuid_header ? std::string_view(*request_uuid_header) : "");
+        const std::string* content_type = req.find("Content-Type");
         if (!content_type || !is_json_media_type(*content_type)) {
             unsupported_media.fetch_add(1, std::memory_order_relaxed);
             log(LogLevel::warning, "delivery " + request_id + " refused: Content-Type is not application/json");
             return respond(ServerResponse::text(415, "Content-Type must be application/json"));
         }
-        auto event_key = req.header("X-Event-Key");
+        const std::string* event_key = req.find("X-Event-Key");
         if (!event_key || trim(*event_key).empty()) {
             malformed.fetch_add(1, std::memory_order_relaxed);
             log(LogLevel::warning, "delivery " + request_id + " refused: no X-Event-Key header");
@@ -248,7 +250,7 @@ struct Intake::Impl {
             return respond(ServerResponse::text(400, "X-Event-Key is not an event key (expected e.g. pullrequest:created)"));
         }
         std::optional<std::string> hook_uuid;
-        if (auto h = req.header("X-Hook-UUID"); h && !trim(*h).empty()) hook_uuid = normalize_hook_uuid(*h);
+        if (const std::string* h = req.find("X-Hook-UUID"); h && !trim(*h).empty()) hook_uuid = normalize_hook_uuid(*h);
         std::optional<std::string> request_uuid;
         if (request_uuid_header && !trim(*request_uuid_header).empty()) {
             request_uuid = trim(*request_uuid_header);
@@ -262,7 +264,7 @@ struct Intake::Impl {
         auto [secret, any_secret] = secret_for(hook_uuid);
         std::string hook_id = hook_uuid ? loggable_id(*hook_uuid) : "-";
         if (secret) {
-            auto signature = req.header("X-Hub-Signature");
+            const std::string* signature = req.find("X-Hub-Signature");
             bool ok = signature && verify(*secret, req.body, *signature);
             wipe(*secret);
             if (!ok) {
@@ -302,7 +304,7 @@ struct Intake::Impl {
         row.hook_uuid = std::move(hook_uuid);
         row.repository = std::move(d.event.repository);
         row.pr_id = d.event.pr_id;
-        row.attempt = parse_attempt(req.header("X-Attempt-Number"));
+        row.attempt = parse_attempt(req.find("X-Attempt-Number"));
         row.received_at = unix_now();
         row.body = std::move(req.body);
         auto started = Clock::now();
@@ -359,10 +361,11 @@ struct Intake::Impl {
         family("bbreview_intake_requests_total", "counter", "HTTP requests answered by the intake's routes, by route and status.");
         {
             std::lock_guard lock(routes_mu);
-            for (const auto& [route, statuses] : by_route)
-                for (const auto& [status, n] : statuses)
+            for (std::size_t route = 0; route < kRoutes; ++route)
+                for (const auto& [status, n] : by_route[route])
                     sample("bbreview_intake_requests_total",
-                           "route=\"" + route + "\",status=\"" + std::to_string(status) + "\"", n);
+                           "route=\"" + std::string(kRouteNames[route]) + "\",status=\"" + std::to_string(status) + "\"",
+                           n);
         }
         family("bbreview_intake_deliveries_total", "counter", "Webhook deliveries by outcome.");
         sample("bbreview_intake_deliveries_total", "outcome=\"accepted\"", accepted.load());

@@ -297,4 +297,15 @@ TEST(Server, StartingTwiceIsAnError) {
     EXPECT_THROW(server.start(), std::logic_error);
 }
 
+TEST(ServerRequest, FindsTheFirstHeaderValueCaseInsensitivelyWithoutCopying) {
+    bbreview::http::ServerRequest req;
+    req.headers = {{"X-Hub-Signature", "sha256=ab"}, {"x-hub-signature", "second"}, {"X-Hub", "short"}};
+    const std::string* v = req.find("x-HUB-signature");
+    ASSERT_NE(v, nullptr);
+    EXPECT_EQ(v, &req.headers[0].second);
+    EXPECT_EQ(req.find("X-Hub-Signatur"), nullptr);
+    EXPECT_EQ(req.find("X-Missing"), nullptr);
+    EXPECT_EQ(req.header("X-HUB"), std::optional<std::string>("short"));
+}
+
 }  // namespace

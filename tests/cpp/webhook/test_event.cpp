@@ -1,8 +1,10 @@
 #include "webhook/event.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -104,6 +106,87 @@ TEST(EventDecoder, RejectsInvalidEventKeys) {
     EXPECT_FALSE(decode("repo:push\r\nX-Evil: 1", "{}").ok());
     EXPECT_FALSE(decode(std::string(200, 'a') + ":b", "{}").ok());
     EXPECT_TRUE(decode("pullrequest:some_future_event", "{}").ok());
+}
+
+// decode() has its own scanner; nlohmann::json is the oracle for which bodies
+// are JSON. A body is "syntactically valid" for decode() unless the error says
+// it is not valid JSON (a top level that is not an object is another error).
+bool scanner_accepts(const std::string& body) {
+    return decode("pullrequest:comment_created", body).error.find("not valid JSON") == std::string::npos;
+}
+
+void expect_same_verdict_as_nlohmann(const std::string& body) {
+    bool oracle = nlohmann::json::accept(body);
+    EXPECT_EQ(scanner_accepts(body), oracle) << "body (" << body.size() << " bytes): " << body;
+    if (!oracle) return;
+    // On a valid object, the fields must be nlohmann's (last duplicate wins).
+    auto d = decode("pullrequest:comment_created", body);
+    auto doc = nlohmann::json::parse(body);
+    if (!d.ok() || !doc.is_object()) return;
+    auto at = [&doc](std::initializer_list<const char*> path) -> const nlohmann::json* {
+        const nlohmann::json* j = &doc;
+        for (const char* k : path) {
+            if (!j->is_object() || !j->contains(k)) return nullptr;
+            j = &(*j)[k];
+        }
+        return j->is_null() ? nullptr : j;
+    };
+    auto str = [&](std::initializer_list<const char*> path) -> std::optional<std::string> {
+        auto j = at(path);
+        return j ? std::optional<std::string>(j->get<std::string>()) : std::nullopt;
+    };
+    auto num = [&](std::initializer_list<const char*> path) -> std::optional<std::int64_t> {
+        auto j = at(path);
+        return j ? std::optional<std::int64_t>(j->get<std::int64_t>()) : std::nullopt;
+    };
+    EXPECT_EQ(d.event.repository, str({"repository", "full_name"})) << body;
+    EXPECT_EQ(d.event.pr_id, num({"pullrequest", "id"})) << body;
+    EXPECT_EQ(d.event.source_commit, str({"pullrequest", "source", "commit", "hash"})) << body;
+    EXPECT_EQ(d.event.comment_id, num({"comment", "id"})) << body;
+    EXPECT_EQ(d.event.actor_uuid, str({"actor", "uuid"})) << body;
+    EXPECT_EQ(d.event.actor_account_id, str({"actor", "account_id"})) << body;
+}
+
+TEST(EventScanner, AcceptsExactlyTheBodiesNlohmannAccepts) {
+    const std::vector<std::string> cases = {
+        "", " ", "{}", " {} ", "\xEF\xBB\xBF{}", "\xEF\xBB{}", "{} x", "{},", "{}{}", "[1,]", "[,1]", R"({"a":1,})",
+        R"({"a" 1})", R"({"a":})", R"({a:1})", R"({"a":1 "b":2})", "[[[[]]]]", "[[[[]]]", "[]]", "{]", "[}", "01", "-0",
+        "-", "1.", ".5", "1e", "1e+", "1E5", "-1.5e-3", "+1", "0x10", "1e400", "-1e400", "1e-400", "0.0000e999",
+        "0e999", "123456789012345678901234567890", std::string(400, '9'), "-" + std::string(400, '9'),
+        "18446744073709551615", "18446744073709551616", "-9223372036854775808", "-9223372036854775809",
+        "true", "tru", "truex", "nul", "null", "false", "NaN", "Infinity",
+        R"("\u12")", R"("\u12g4")", R"("\uD800")", R"("\uD800\uDC00")", R"("\uDBFF\uDFFF")", R"("\uDC00")",
+        R"("\uD800\u0041")", R"("\uD800x")", R"("\x")", R"("\/")", "\"\t\"", "\"\x7f\"", "\"\xC0\x80\"",
+        "\"\xC2\x80\"", "\"\xED\xA0\x80\"", "\"\xED\x9F\xBF\"", "\"\xF4\x90\x80\x80\"", "\"\xF4\x8F\xBF\xBF\"",
+        "\"\xE2\x82\xAC\"", "\"\xE2\x82\"", "\"\xF5\x80\x80\x80\"", "\"\xFF\"", "\"\x80\"", "\"abc", "\"",
+        "/*c*/{}", "{}//c", std::string("{}\0", 3), std::string("{}\0junk", 7), std::string("1\0", 2), std::string("[\0]", 3), "{}\n\r\t ", "{}\f", std::string(10000, '[') + std::string(10000, ']'),
+        R"({"pullrequest":{"i\u0064":5,"source":{"commit":{"hash":"a\u00e9\n\"b"}}}})",
+        R"({"pullrequest":{"id":1,"id":2},"repository":{"full_name":"a","full_name":"b"}})",
+        R"({"actor":{"uuid":"\uD83D\uDE00"}})",
+    };
+    for (const auto& c : cases) expect_same_verdict_as_nlohmann(c);
+}
+
+TEST(EventScanner, AgreesWithNlohmannOnEveryOneByteCorruptionOfAPayload) {
+    const std::string base = kCommentCreated;
+    const std::string replacements = std::string("{}[]\":,0-.e\\ atn\x01\x80\xFF");
+    for (std::size_t i = 0; i < base.size(); ++i) {
+        std::string cut = base;
+        cut.erase(i, 1);
+        expect_same_verdict_as_nlohmann(cut);
+        expect_same_verdict_as_nlohmann(base.substr(0, i));
+        for (char r : replacements) {
+            std::string changed = base;
+            changed[i] = r;
+            expect_same_verdict_as_nlohmann(changed);
+        }
+    }
+}
+
+TEST(EventScanner, SurvivesDeepNestingWithoutRecursion) {
+    std::string deep = "{\"a\":" + std::string(200'000, '[') + std::string(200'000, ']') + "}";
+    EXPECT_TRUE(decode("repo:push", deep).ok());
+    EXPECT_FALSE(decode("repo:push", "{\"a\":" + std::string(200'000, '[') + "}").ok());
 }
 
 TEST(DedupKey, CombinesEventRepositoryPullRequestAndSourceCommit) {
