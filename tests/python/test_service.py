@@ -298,3 +298,21 @@ def test_questions_are_answered_by_the_llm_with_the_code_as_context(tmp_path):
             assert "return eval(expr)" in prompt  # the code under the comment's anchor
         finally:
             e.service.stop()
+
+
+def test_a_failing_llm_gets_a_reply_instead_of_silence(tmp_path):
+    with FakeBitbucket(seed=7) as bb, FakeLLM() as fake:
+        from bbreview.review.llm import OpenAIProvider, RetryPolicy
+        from bbreview.testing.fake_llm import Fault
+
+        provider = OpenAIProvider(fake.openai_base_url, "fake-model", timeout=20,
+                                  retry=RetryPolicy(max_attempts=2, base_s=0.01, max_s=0.02))
+        e = Env(bb, tmp_path, llm=provider)
+        try:
+            pr = e.open_pr()
+            e.reviewed(pr)
+            fake.script([Fault.server_error(500)] * 10)
+            asked = e.ask(pr, "what does this change break?")
+            assert "could not get an answer from the LLM" in e.reply_to(asked, pr)
+        finally:
+            e.service.stop()

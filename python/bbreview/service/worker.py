@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bbreview.errors import BitbucketError, ConfigError, NotFound
+from bbreview.errors import BitbucketError, ConfigError, LLMError, NotFound
 from bbreview.review import BitbucketPublisher, PullRequest, Reviewer, load_change_config
 from bbreview.review.config import ReviewConfig
 from bbreview.review.publisher import read_bot_comments
@@ -242,8 +242,14 @@ class JobRunner:
         if anchor and anchor.get("path"):
             path = anchor["path"]
             code = self._code_around(pr, path, anchor.get("to") or anchor.get("from"))
-        answer = llm.answer(question, thread=thread, code=code, path=path, title=pr.title,
-                            description=pr.description)
+        try:
+            answer = llm.answer(question, thread=thread, code=code, path=path, title=pr.title,
+                                description=pr.description)
+        except LLMError as exc:
+            # The provider has already retried with backoff; say so instead of staying silent.
+            log.warning("%s: answering comment #%s failed: %s", pr.label, comment.get("id"), exc)
+            return (f"I could not get an answer from the LLM ({exc.provider or 'provider'}: "
+                    f"{'HTTP ' + str(exc.status) if exc.status else 'no response'}). Mention me again later.")
         self.observe(Observations(input_tokens=answer.usage.input_tokens, output_tokens=answer.usage.output_tokens))
         return answer.text.strip() or "I have no answer to that."
 
