@@ -235,3 +235,53 @@ def test_no_secret_is_printed_or_logged(monkeypatch, capsys, data, fb, caplog):
     texts.append(caplog.text)
     for secret in (fb.demo.token.token, key, "correct horse battery", *hook_secrets):
         assert all(secret not in t for t in texts)
+
+
+def test_from_nothing_to_a_reviewed_pull_request_with_the_cli_only(monkeypatch, capsys, tmp_path, fb):
+    """token set -> repos install -> bbreview serve (a real process) -> a pull request is reviewed.
+    The service reads the token and the per-hook secrets from the store: nothing in its environment."""
+    import os
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    pytest.importorskip("bbreview.service.intake")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = tmp_path / "data"
+    for var in ("BBREVIEW_SECRET_KEY", "BBREVIEW_DATA_DIR", "BITBUCKET_EMAIL", "BITBUCKET_API_TOKEN",
+                "BBREVIEW_WEBHOOK_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("BBREVIEW_BITBUCKET_URL", fb.base_url)
+    monkeypatch.setenv("BBREVIEW_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    assert _set_token(monkeypatch, capsys, data, fb)[0] == 0
+    code, out, _ = run(monkeypatch, capsys, data, "repos", "install", "acme/webapp")
+    assert code == 0 and "created" in out
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BITBUCKET_")}
+    with open(tmp_path / "serve.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bbreview", "serve", "--data-dir", str(data), "--port", str(port),
+             "--no-console"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(0.1)
+        d = fb.demo
+        fb.commit(d.repository, "feature/cli", {"app.py": "x = eval(input())\n"}, author=d.author, notify=False)
+        pr = fb.create_pull_request(d.repository, "feature/cli", title="CLI only", author=d.author)
+        deadline = time.monotonic() + 30
+        while not any("bbreview:summary" in c.raw for c in list(pr.comments.values())):
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.05)
+        assert any(c.inline and "eval" in c.raw for c in pr.comments.values())
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    assert fb.demo.token.token not in (tmp_path / "serve.log").read_text()
