@@ -11,6 +11,7 @@ only and never appear in an error message.
 
 from __future__ import annotations
 
+import abc
 import json as jsonlib
 import os
 import random
@@ -202,7 +203,7 @@ def _retry_after(headers: Sequence[tuple[str, str]]) -> float | None:
     return None
 
 
-class _HttpProvider:
+class _HttpProvider(abc.ABC):
     """Sends JSON POSTs with retries; subclasses build bodies and read answers."""
 
     name = ""
@@ -248,8 +249,9 @@ class _HttpProvider:
     def __repr__(self) -> str:  # never shows the key
         return f"{type(self).__name__}(base_url={self.base_url!r}, model={self.model!r})"
 
+    @abc.abstractmethod
     def _headers(self) -> list[tuple[str, str]]:
-        raise NotImplementedError
+        """The protocol's authentication and version headers (each subclass has its own)."""
 
     def _post(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
         """The decoded JSON answer to ``body``, after retries; raises LLMError."""
