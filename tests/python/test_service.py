@@ -316,3 +316,25 @@ def test_a_failing_llm_gets_a_reply_instead_of_silence(tmp_path):
             assert "could not get an answer from the LLM" in e.reply_to(asked, pr)
         finally:
             e.service.stop()
+
+
+def test_an_uninstalled_hooks_secret_is_dropped_on_reload(env):
+    from bbreview.service.intake import sign
+
+    body = json.dumps({"repository": {"full_name": "acme/app"}, "actor": {"uuid": "{x}"},
+                       "pullrequest": {"id": 99, "source": {"commit": {"hash": "abc"}}}}).encode()
+
+    def post():
+        headers = {"Content-Type": "application/json", "X-Event-Key": "pullrequest:updated",
+                   "X-Hook-UUID": env.hook_uuid, "X-Request-UUID": f"r-{time.monotonic_ns()}",
+                   "X-Hub-Signature": sign(SECRET, body)}
+        with contextlib.closing(http.client.HTTPConnection("127.0.0.1", env.service.port, timeout=5)) as conn:
+            conn.request("POST", "/bitbucketHandler", body=body, headers=headers)
+            return conn.getresponse().status
+
+    env.service._hook_secrets = {env.hook_uuid: SECRET}
+    env.service.reload_secrets()
+    assert post() == 200
+    env.service._hook_secrets = {}  # the repository was uninstalled
+    env.service.reload_secrets()
+    assert post() == 401
