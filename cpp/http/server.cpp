@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <system_error>
@@ -559,12 +561,19 @@ void Server::stop(std::chrono::milliseconds drain_timeout) {
         if (!s.started) return;
     }
     auto deadline = Clock::now() + drain_timeout;
-    s.draining = true;
-    asio::post(s.acceptor->get_executor(), [&s] {
+    // The listening socket is closed on its own executor; stop() waits for that
+    // (bounded, in case it is called from a busy I/O thread) so that once
+    // draining() is true a new connection is refused rather than reset.
+    auto closed = std::make_shared<std::promise<void>>();
+    auto acceptor_closed = closed->get_future();
+    asio::post(s.acceptor->get_executor(), [&s, closed] {
         error_code ignored;
         s.acceptor->close(ignored);
         s.accept_retry->cancel();
+        closed->set_value();
     });
+    acceptor_closed.wait_until(std::min(deadline, Clock::now() + std::chrono::seconds(1)));
+    s.draining = true;
     for (auto& session : s.live_sessions()) session->drain();
     {
         std::unique_lock lock(s.mu);
