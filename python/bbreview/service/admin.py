@@ -338,8 +338,8 @@ class Admin:
         store: the service's Store (settings, installations, inbox, events log).
         config: the ServiceConfig (public_url, the listener, the Bitbucket API URL).
         env: the environment (``BBREVIEW_SECRET_KEY``); default ``os.environ``.
-        on_change: called after webhooks or their secrets changed, so that a
-            running service reloads its webhook secrets.
+        on_change: called after the token, webhooks or their secrets changed, so
+            that a running service reloads its credentials and webhook secrets.
 
     Methods are safe to call from several threads; installs run one at a time.
     """
@@ -380,7 +380,7 @@ class Admin:
             try:
                 self.on_change()
             except Exception as exc:  # noqa: BLE001 - a reload failure must not undo an installation
-                log.warning("reloading the webhook secrets failed: %s", exc)
+                log.warning("reloading the credentials and webhook secrets failed: %s", exc)
 
     def client(self) -> Any:
         """A Bitbucket Client with the saved token. Raises :class:`CredentialsError` when
@@ -456,6 +456,7 @@ class Admin:
                 self._client = None
                 self._listing = None
             log.info("saved the Bitbucket token of %s", (check.user or {}).get("display_name") or email)
+            self._changed()
         return check
 
     def token_info(self) -> dict[str, Any] | None:

@@ -43,6 +43,11 @@ METRICS_INTERVAL_S = 1.0
 SECRET_RELOAD_TICKS = 5
 #: Deliveries claimed per dispatcher transaction.
 CLAIM_BATCH = 200
+#: Finished jobs and handled deliveries older than the retention are deleted this often (seconds).
+PRUNE_INTERVAL_S = 3600.0
+#: While the service has no working token, it tries again this often (seconds),
+#: besides reacting at once to a token saved in the console or the CLI.
+RECONNECT_INTERVAL_S = 30.0
 
 
 class Metrics:
@@ -142,7 +147,19 @@ class Service:
         self.env = dict(os.environ if env is None else env)
         os.makedirs(config.data_dir, exist_ok=True)
         self.store: Store = store or SQLiteStore(str(config.db_path))
-        self.client = client if client is not None else self._client_from_settings()
+        self._explicit_client = client is not None
+        #: Why there is no working Bitbucket client yet ("" once connected).
+        self.credentials_problem = ""
+        self._token_marker: bytes | None = None
+        self._last_connect_try = 0.0
+        self._connect_lock = threading.Lock()
+        self.client = client
+        if client is None:
+            self._token_marker = self._saved_token_marker()
+            try:
+                self.client = self._client_from_settings()
+            except Error as exc:
+                self.credentials_problem = str(exc)
         self.webhook_secret = webhook_secret if webhook_secret is not None else self.env.get("BBREVIEW_WEBHOOK_SECRET")
         self._hook_secrets = hook_secrets
         self.defaults = defaults or (load_config(config.review_defaults) if config.review_defaults else ReviewConfig.default())
@@ -158,6 +175,7 @@ class Service:
         self._running: dict[int, str] = {}
         self._running_lock = threading.Lock()
         self._loaded_hooks: set[str] = set()
+        self._next_prune = 0.0
         self.instance = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     # -- wiring ------------------------------------------------------------------------------------
@@ -184,31 +202,118 @@ class Service:
             return {}
         return credentials.hook_secrets(self.store, self.config, self.env)
 
+    def _saved_token_marker(self) -> bytes | None:
+        try:
+            from bbreview.service import credentials
+        except ImportError:  # pragma: no cover
+            return None
+        try:
+            return credentials.saved_token_marker(self.store)
+        except Error:
+            return None
+
+    @property
+    def connected(self) -> bool:
+        """Whether the service has a working token (and so reviews); see ``credentials_problem``."""
+        return self.runner is not None
+
+    def _connect(self) -> bool:
+        """Builds the bot's identity and the job runner from the current client.
+
+        Without a working token the service still runs: webhooks are stored, the
+        console works, and jobs wait until a token is saved (``refresh_credentials``)."""
+        with self._connect_lock:
+            self._last_connect_try = time.monotonic()
+            if self.client is None:
+                self.runner = None
+                self.bot = None
+                return False
+            try:
+                user = self.client.current_user()
+            except Error as exc:
+                self.credentials_problem = f"the Bitbucket token does not work: {exc}"
+                self.runner = None
+                self.bot = None
+                return False
+            self.bot = BotIdentity.from_user(user)
+            self.runner = JobRunner(
+                client=self.client, store=self.store, bot=self.bot, defaults=self.defaults, checks=self.checks,
+                llm=self.llm, env=self.env, observe=self.metrics.observe,
+            )
+            self.credentials_problem = ""
+            return True
+
+    def refresh_credentials(self, *, force: bool = False) -> bool:
+        """Picks up a token saved since (console, ``bbreview token set``, ``bbreview user
+        change``): a new client, the new bot identity, a new runner. Retries a token that
+        did not work every RECONNECT_INTERVAL_S. Returns True when the credentials changed."""
+        if self._explicit_client:
+            return False
+        marker = self._saved_token_marker()
+        changed = marker != self._token_marker
+        retry = self.runner is None and time.monotonic() - self._last_connect_try >= RECONNECT_INTERVAL_S
+        if not (changed or retry or force):
+            return False
+        previous = self.bot
+        self._token_marker = marker
+        try:
+            self.client = self._client_from_settings()
+        except Error as exc:
+            self.client = None
+            self.credentials_problem = str(exc)
+        if not self._connect():
+            if changed:
+                log.error("bbreview serve: not reviewing: %s", self.credentials_problem)
+            return changed
+        if previous is None or previous.uuid != self.bot.uuid:  # type: ignore[union-attr]
+            log.info("bbreview serve: reviewing as %s", self.bot.display_name or self.bot.uuid)  # type: ignore[union-attr]
+        with self._work:
+            self._work.notify_all()
+        return True
+
+    def _settings_changed(self) -> None:
+        """The console or the CLI changed the token or the installations."""
+        self.reload_secrets()
+        self.refresh_credentials()
+
     def start(self) -> Service:
         from bbreview.service.intake import IntakeServer
 
-        user = self.client.current_user()
-        self.bot = BotIdentity.from_user(user)
-        self.runner = JobRunner(
-            client=self.client, store=self.store, bot=self.bot, defaults=self.defaults, checks=self.checks,
-            llm=self.llm, env=self.env, observe=self.metrics.observe,
-        )
+        self._connect()
         self.intake = IntakeServer(
             str(self.config.db_path), host=self.config.host, port=self.config.port, path=self.config.path,
             threads=self.config.intake_threads, require_signature=self.config.require_signature,
             accepted_events=HANDLED_EVENTS,
         )
         self.reload_secrets()
-        self.intake.start()
-        log.info("bbreview serve: webhooks on http://%s:%d%s, reviewing as %s", self.config.host, self.port,
-                 self.config.path, self.bot.display_name or self.bot.uuid)
+        try:
+            self.intake.start()
+        except (OSError, RuntimeError) as exc:
+            self.intake = None
+            raise Error(f"the webhook listener cannot listen on {self.config.host}:{self.config.port}: {exc}; stop "
+                        "what uses that port or choose another with --port (listen.port in the configuration)"
+                        ) from exc
+        if self.console_enabled:
+            try:
+                self._start_console()
+            except OSError as exc:
+                self.intake.stop(drain_timeout=0.0)
+                self.intake = None
+                raise Error(f"the console cannot listen on {self.config.console_host}:{self.config.console_port}: "
+                            f"{exc.strerror or exc}; choose another port with --console-port (console.port in "
+                            "the configuration) or run without it (--no-console)") from exc
+        if self.bot is not None:
+            log.info("bbreview serve: webhooks on http://%s:%d%s, reviewing as %s", self.config.host, self.port,
+                     self.config.path, self.bot.display_name or self.bot.uuid)
+        else:
+            log.warning("bbreview serve: webhooks on http://%s:%d%s are stored but not reviewed yet: %s; save the "
+                        "bot account's token in the console (Bitbucket user) or with `bbreview token set`",
+                        self.config.host, self.port, self.config.path, self.credentials_problem)
         self._spawn("dispatcher", self._dispatch_loop)
         for i in range(self.config.workers):
             self._spawn(f"worker-{i}", self._worker_loop, f"{self.instance}/w{i}")
         self._spawn("heartbeat", self._heartbeat_loop)
         self._spawn("metrics", self._metrics_loop)
-        if self.console_enabled:
-            self._start_console()
         return self
 
     def _start_console(self) -> None:
@@ -218,10 +323,11 @@ class Service:
         except ImportError as exc:  # pragma: no cover - both ship with the package
             log.warning("bbreview serve: the console is unavailable: %s", exc)
             return
-        admin = Admin(self.store, self.config, env=self.env, on_change=self.reload_secrets)
-        self.console = ConsoleServer(admin, self.store, self.config, host=self.config.console_host,
-                                     port=self.config.console_port)
-        self.console.start()
+        admin = Admin(self.store, self.config, env=self.env, on_change=self._settings_changed)
+        console = ConsoleServer(admin, self.store, self.config, host=self.config.console_host,
+                                port=self.config.console_port)
+        console.start()
+        self.console = console
         log.info("bbreview serve: console on %s", self.console.url)
 
     def reload_secrets(self) -> None:
@@ -245,9 +351,37 @@ class Service:
         return f"http://{self.config.host}:{self.port}"
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
-        t = threading.Thread(target=target, args=args, name=f"bbreview-{name}", daemon=True)
+        def guarded() -> None:
+            try:
+                target(*args)
+            except BaseException as exc:  # noqa: BLE001 - reported, then /healthz turns red
+                log.critical("bbreview serve: the %s thread stopped: %s: %s", name, type(exc).__name__, exc)
+                self._unhealthy()
+                raise
+            if not self._stop.is_set():  # pragma: no cover - the loops only return on stop
+                log.critical("bbreview serve: the %s thread ended unexpectedly", name)
+                self._unhealthy()
+
+        t = threading.Thread(target=guarded, name=f"bbreview-{name}", daemon=True)
         t.start()
         self._threads.append(t)
+
+    def _unhealthy(self) -> None:
+        """A loop died: ``/healthz`` answers 503 so that a supervisor restarts the service."""
+        if self.intake is not None:
+            try:
+                self.intake.set_healthy(False)
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+
+    def prune(self, now: float | None = None) -> dict[str, int]:
+        """Deletes finished jobs and handled deliveries older than ``retention_days``
+        (before ``now``, unix seconds; default: the current time)."""
+        removed = self.store.prune((time.time() if now is None else now) - self.config.retention_days * 86_400)
+        if any(removed.values()):
+            log.info("housekeeping: pruned %d finished job(s) and %d handled deliveries older than %g days",
+                     removed.get("jobs", 0), removed.get("inbox", 0), self.config.retention_days)
+        return removed
 
     def stop(self, drain_timeout: float = 5.0) -> None:
         """Stops accepting webhooks (in-flight requests finish), then lets running jobs end."""
@@ -263,6 +397,17 @@ class Service:
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
+        # Jobs still running are given back, so that the next start runs them at once
+        # instead of waiting for their leases to expire (the fingerprints keep a rerun
+        # from posting anything twice).
+        with self._running_lock:
+            running = list(self._running.items())
+        for job_id, owner in running:
+            try:
+                if self.store.release(job_id, owner):
+                    log.info("job %d was still running at shutdown: queued again", job_id)
+            except Exception as exc:  # noqa: BLE001 - its lease expires anyway
+                log.warning("job %d could not be queued again (%s); it runs once its lease expires", job_id, exc)
 
     def __enter__(self) -> Service:
         return self.start()
@@ -284,8 +429,10 @@ class Service:
 
     # -- loops ----------------------------------------------------------------------------------------
     def _handle(self, delivery: Delivery) -> Any:
-        assert self.bot is not None
-        plan = plan_delivery(delivery, self.bot)
+        bot = self.bot
+        if bot is None:
+            raise Error("no bot identity yet")  # pragma: no cover - dispatch_once checks first
+        plan = plan_delivery(delivery, bot)
         for pr_key in plan.cancel:
             n = self.store.cancel_pending(pr_key, kinds=["review", "command"])
             if n:
@@ -296,8 +443,13 @@ class Service:
                 for j in plan.jobs]
 
     def dispatch_once(self) -> int:
-        """Turns every new delivery into jobs; returns how many deliveries were handled."""
+        """Turns every new delivery into jobs; returns how many deliveries were handled.
+
+        Without a bot identity (no working token yet) deliveries stay in the inbox:
+        whether an event is the bot's own cannot be told before."""
         total = 0
+        if self.bot is None:
+            return 0
         while True:
             n = self.store.claim_deliveries(self._handle, limit=CLAIM_BATCH)
             total += n
@@ -313,27 +465,39 @@ class Service:
             try:
                 self.intake.wait_for_delivery(0.5)
                 self.dispatch_once()
-            except Error as exc:
-                log.error("dispatcher: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - the deliveries stay in the inbox: try again
+                log.error("dispatcher: %s: %s; trying again in 1 s", type(exc).__name__, exc)
                 self._stop.wait(1.0)
 
     def _worker_loop(self, owner: str) -> None:
-        assert self.runner is not None
+        failures = 0
         while not self._stop.is_set():
             try:
-                job = self.store.lease(owner, lease_seconds=self.config.lease_seconds)
-            except Error as exc:
-                log.error("%s: cannot lease: %s", owner, exc)
-                self._stop.wait(1.0)
-                continue
-            if job is None:
-                with self._work:
-                    self._work.wait(0.5)
-                continue
-            with self._running_lock:
-                self._running[job.id] = owner
+                self._work_once(owner)
+                failures = 0
+            except Exception as exc:  # noqa: BLE001 - the store failed (disk full, locked, ...): never die
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                log.error("%s: %s: %s; trying again in %.0f s (a job it held runs again once its lease expires)",
+                          owner, type(exc).__name__, exc, delay)
+                self._stop.wait(delay)
+
+    def _work_once(self, owner: str) -> None:
+        runner = self.runner
+        if runner is None:  # no working token yet: jobs wait
+            with self._work:
+                self._work.wait(0.5)
+            return
+        job = self.store.lease(owner, lease_seconds=self.config.lease_seconds)
+        if job is None:
+            with self._work:
+                self._work.wait(0.5)
+            return
+        with self._running_lock:
+            self._running[job.id] = owner
+        try:
             try:
-                outcome = self.runner.run(job)
+                outcome = runner.run(job)
             except Exception as exc:  # noqa: BLE001 - a job's failure must never kill its worker
                 retry = is_retryable(exc)
                 self.metrics.failed()
@@ -343,9 +507,9 @@ class Service:
             else:
                 log.info("job %d (%s %s): %s", job.id, job.kind, job.pr_key, outcome)
                 self.store.complete(job.id, owner)
-            finally:
-                with self._running_lock:
-                    self._running.pop(job.id, None)
+        finally:
+            with self._running_lock:
+                self._running.pop(job.id, None)
 
     def _heartbeat_loop(self) -> None:
         interval = max(1.0, self.config.lease_seconds / 3)
@@ -355,14 +519,15 @@ class Service:
             for job_id, owner in running:
                 try:
                     self.store.heartbeat(job_id, owner, self.config.lease_seconds)
-                except Error as exc:
+                except Exception as exc:  # noqa: BLE001 - keep renewing the other leases
                     log.warning("heartbeat of job %d failed: %s", job_id, exc)
 
     def metrics_text(self) -> str:
         return self.metrics.render(self.store, getattr(self.client, "budget", None))
 
     def _metrics_loop(self) -> None:
-        # Also picks up webhook secrets that another process (`bbreview repos install`) saved.
+        # Also picks up webhook secrets and a token that another process (`bbreview repos
+        # install`, `bbreview token set`) saved.
         ticks = 0
         while not self._stop.is_set():
             try:
@@ -370,8 +535,13 @@ class Service:
                 ticks += 1
                 if self._hook_secrets is None and ticks % SECRET_RELOAD_TICKS == 0:
                     self.reload_secrets()
-            except Error as exc:
-                log.warning("metrics: %s", exc)
+                if ticks % SECRET_RELOAD_TICKS == 0 or self.runner is None:
+                    self.refresh_credentials()
+                if time.monotonic() >= self._next_prune:
+                    self._next_prune = time.monotonic() + PRUNE_INTERVAL_S
+                    self.prune()
+            except Exception as exc:  # noqa: BLE001 - housekeeping must not stop
+                log.warning("housekeeping: %s: %s", type(exc).__name__, exc)
             self._stop.wait(METRICS_INTERVAL_S + random.random() * 0.1)
 
 

@@ -9,6 +9,10 @@ bitbucket: {api_url: https://api.bitbucket.org/2.0, ca_file: null}
 workers: 4
 review_defaults: /etc/bbreview/defaults.yaml   # a .bbreview.yaml that repositories override
 require_signature: true
+lease_seconds: 120                   # a job's lease; renewed while it runs
+max_attempts: 6                      # then the job is dead-lettered, its error kept
+intake_threads: 2                    # the webhook listener's I/O threads
+retention_days: 14                   # finished jobs and handled deliveries kept this long
 ```
 
 Environment variables override the file: ``BBREVIEW_DATA_DIR``,
@@ -65,8 +69,23 @@ class ServiceConfig:
     lease_seconds: float = 120.0
     intake_threads: int = 2
     max_attempts: int = 6
+    retention_days: float = 14.0
 
     def __post_init__(self) -> None:
+        def number(name: str, low: float, high: float, integer: bool = True) -> None:
+            value = getattr(self, name)
+            kinds = (int,) if integer else (int, float)
+            if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+                kind = "a whole number" if integer else "a number"
+                raise ConfigError(f"{name} must be {kind} in {low:g}..{high:g}, not {value!r}", name)
+
+        number("lease_seconds", 1, 86_400, integer=False)
+        number("max_attempts", 1, 100)
+        number("intake_threads", 1, 64)
+        number("retention_days", 0.01, 3_650, integer=False)
+        if not isinstance(self.require_signature, bool):
+            raise ConfigError(f"require_signature must be true or false, not {self.require_signature!r}",
+                              "require_signature")
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0..65535, not {self.port!r}", "listen.port")
         if not isinstance(self.console_port, int) or not 0 <= self.console_port <= 65535:

@@ -884,6 +884,19 @@ class SQLiteStore:
             )
             return cur.rowcount == 1
 
+    def release(self, job_id: int, owner: str, reason: str = "the service stopped") -> bool:
+        """Give a leased job back, to run again now, without counting the interrupted
+        attempt (the service is stopping); False if ``owner`` no longer holds its lease."""
+        with self._write("release a job") as conn:
+            now = self._clock()
+            cur = conn.execute(
+                "UPDATE jobs SET state = 'queued', run_after = ?, attempts = max(attempts - 1, 0),"
+                " lease_owner = NULL, lease_expires = NULL, last_error = ?, updated_at = ?"
+                " WHERE id = ? AND state = 'leased' AND lease_owner = ?",
+                (now, _cut(f"interrupted: {reason}"), now, job_id, owner),
+            )
+            return cur.rowcount == 1
+
     def fail(
         self, job_id: int, owner: str, error: str, *, retry: bool = True, retry_after: float | None = None
     ) -> Job | None:
