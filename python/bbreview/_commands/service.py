@@ -54,6 +54,9 @@ def _cmd_serve(ns: argparse.Namespace, out: TextIO) -> int:
     if config.require_signature and not service.webhook_secret and not service.hook_secrets():
         print("bbreview serve: warning: no webhook secret is configured, so every delivery will be refused (401); "
               "install repositories (bbreview repos install) or set BBREVIEW_WEBHOOK_SECRET", file=sys.stderr)
+    if not service.connected and service.console is not None:
+        print(f"bbreview serve: not reviewing yet: open the console at {service.console.url} and save the bot "
+              "account's token (Bitbucket user); no restart is needed", file=sys.stderr)
     print(f"bbreview serve: listening on {service.url}{config.path}", file=out, flush=True)
     service.serve_forever()
     return 0

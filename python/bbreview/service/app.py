@@ -306,8 +306,8 @@ class Service:
             log.info("bbreview serve: webhooks on http://%s:%d%s, reviewing as %s", self.config.host, self.port,
                      self.config.path, self.bot.display_name or self.bot.uuid)
         else:
-            log.warning("bbreview serve: webhooks on http://%s:%d%s are stored but not reviewed yet: %s; save the "
-                        "bot account's token in the console (Bitbucket user) or with `bbreview token set`",
+            log.warning("bbreview serve: webhooks on http://%s:%d%s are stored but not reviewed yet: %s (a token "
+                        "saved later is picked up without a restart)",
                         self.config.host, self.port, self.config.path, self.credentials_problem)
         self._spawn("dispatcher", self._dispatch_loop)
         for i in range(self.config.workers):
