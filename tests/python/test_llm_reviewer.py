@@ -284,7 +284,7 @@ def test_provider_failure_is_recorded_per_chunk(llm: FakeLLM) -> None:
     settings = LLMSettings(max_request_tokens=1, concurrency=1)
     result = reviewer(llm, settings=settings).review(files_of(big))
     path, reason = result.skipped[0]
-    assert path == "f0.py" and reason.startswith("LLM error: openai: HTTP 500")
+    assert path == "f0.py" and reason.startswith("LLM error: the LLM provider failed (HTTP 500)")
     assert result.reviewed == ["f1.py"] and len(result.errors) == 1
 
 

@@ -143,8 +143,10 @@ def test_comments_over_the_size_limit_are_split(world):
 
 
 def test_an_invalid_configuration_gets_an_explaining_comment(world):
-    world.bb.commit(world.repo, "feature", {".bbreview.yaml": "reviews:\n  profile: loud\n"}, message="cfg",
-                    author=world.dev, notify=False)
+    # The destination branch's copy is the one that counts (a PR cannot change its own review's configuration).
+    for branch in ("main", "feature"):  # on both sides: the pull request does not change it
+        world.bb.commit(world.repo, branch, {".bbreview.yaml": "reviews:\n  profile: loud\n"}, message="cfg",
+                        author=world.dev, notify=False)
     pr = world.open_pr()
     client = world.client()
     change = PullRequest(client, "acme", "app", pr.id)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from bbreview.diff import FileDiff, PatchSet
-from bbreview.review.model import ReviewFinding, normalise_severity
+from bbreview.review.model import ReviewFinding, fingerprint_of, normalise_severity
 from bbreview.rules import Finding, RuleSet
 
 __all__ = ["Check", "CheckContext", "RulesCheck", "PythonCheck", "check", "as_review_finding"]
@@ -135,12 +135,54 @@ class PythonCheck:
                 continue
             if isinstance(result, (ReviewFinding, Finding, Mapping)):
                 result = [result]
-            for item in result:
-                out.append(as_review_finding(item, source=source, default_path=file.path))
+            found = [(item, as_review_finding(item, source=source, default_path=file.path)) for item in result]
+            out.extend(_located_fingerprints(found, file))
         return out
 
     def __repr__(self) -> str:
         return f"<check {self.name}>"
+
+
+def _auto_fingerprint(finding: ReviewFinding, source: str) -> str:
+    key = finding.rule_id or finding.title.strip().lower()
+    return fingerprint_of(source, key, finding.path, finding.extra.get("code", ""))
+
+
+def _located_fingerprints(found: list[tuple[Any, ReviewFinding]], file: FileDiff) -> list[ReviewFinding]:
+    """The findings with fingerprints that tell places apart.
+
+    A check's finding without its own fingerprint would be identified by its
+    check and title only, so two hits of one check in a file (two ``iterrows``
+    loops) would merge into one. Its fingerprint takes in the code of its lines
+    instead (no line numbers: it stays stable while that code is unchanged), and
+    a repeat of the same code in the file is numbered in line order. Findings
+    whose check set a fingerprint, or the code, keep theirs.
+    """
+    new = {ln.new_lineno: ln.content for h in file.hunks for ln in h.lines if ln.new_lineno is not None}
+    old = {ln.old_lineno: ln.content for h in file.hunks for ln in h.lines
+           if ln.old_lineno is not None and ln.kind == "-"}
+    seen: dict[tuple[str, str, str], list[tuple[str, int | None, int | None]]] = {}
+    order = sorted(range(len(found)), key=lambda i: (found[i][1].line or 0, found[i][1].end_line or 0))
+    placed: dict[int, ReviewFinding] = {}
+    for i in order:
+        item, finding = found[i]
+        original = item if isinstance(item, ReviewFinding) else finding
+        automatic = (not isinstance(item, Finding) and finding.line is not None and "code" not in finding.extra
+                     and original.fingerprint == _auto_fingerprint(original, original.source))
+        if not automatic:
+            placed[i] = finding
+            continue
+        lines = old if finding.side == "old" else new
+        assert finding.end_line is not None
+        code = "\n".join(lines.get(n, "") for n in range(finding.line, finding.end_line + 1)).strip()
+        key = finding.rule_id or finding.title.strip().lower()
+        places = seen.setdefault((key, finding.path, code), [])
+        if (finding.side, finding.line, finding.end_line) not in places:  # the same place twice is one finding
+            places.append((finding.side, finding.line, finding.end_line))
+        n = places.index((finding.side, finding.line, finding.end_line)) + 1
+        text = code if n == 1 else f"{code}\n#{n}"
+        placed[i] = finding.with_(fingerprint=fingerprint_of(finding.source, key, finding.path, text))
+    return [placed[i] for i in range(len(found))]
 
 
 def check(func: Callable[..., Any] | None = None, *, name: str | None = None, binary: bool = False) -> Any:

@@ -71,8 +71,9 @@ __all__ = [
 ]
 
 PROFILES = ("chill", "assertive")
-"""``chill`` (default) never posts nitpicks; ``assertive`` posts them when
-``reviews.min_severity`` is ``nitpick``."""
+"""``chill`` (default) never posts nitpicks; ``assertive`` posts them. When
+``reviews.min_severity`` is not set, the profile chooses it: ``nitpick`` under
+``assertive``, ``low`` under ``chill``."""
 
 PROVIDERS = ("none", "openai", "anthropic")
 """LLM providers: OpenAI-compatible chat completions, the Anthropic Messages
@@ -387,8 +388,11 @@ class ReviewsConfig:
         auto_review: when pull requests are reviewed without being asked.
         max_comments: most inline comments per review; 0 posts only the summary.
         min_severity: the least severe finding posted (a :data:`SEVERITIES`
-            name); ``nitpick`` takes effect only under ``assertive``, see
-            :meth:`effective_min_severity`.
+            name). When neither the file nor the service defaults set it, the
+            profile chooses: ``nitpick`` under ``assertive`` (so
+            ``profile: assertive`` alone lets nitpicks through), ``low`` under
+            ``chill``. An explicit value wins, but ``nitpick`` takes effect only
+            under ``assertive`` (see :meth:`effective_min_severity`).
         code_insights: also publish a Code Insights report with annotations.
         suggestions: include suggested fixes (as ``diff`` blocks).
         resolve_fixed: resolve the bot's own comments once their code is fixed.
@@ -399,14 +403,20 @@ class ReviewsConfig:
     path_instructions: tuple[PathInstruction, ...] = ()
     auto_review: AutoReviewConfig = field(default_factory=AutoReviewConfig)
     max_comments: int = 30
-    min_severity: str = "low"
+    min_severity: str | None = None
     code_insights: bool = True
     suggestions: bool = True
     resolve_fixed: bool = True
+    #: True while ``min_severity`` follows the profile (nobody set it); kept by
+    #: ``dataclasses.replace``, so a file that sets only ``profile`` re-derives it.
+    min_severity_from_profile: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "profile", _choice(self.profile, "profile", PROFILES, "profile"))
+        if self.min_severity is None or self.min_severity_from_profile:
+            set_(self, "min_severity_from_profile", True)
+            set_(self, "min_severity", "nitpick" if self.profile == "assertive" else "low")
         filters = _strings(self.path_filters, "path_filters")
         for i, glob in enumerate(filters):
             if not glob.lstrip("!").strip():
@@ -621,6 +631,9 @@ class ReviewConfig:
         source: the file the configuration came from (not part of equality).
         lines: the 1-based line of each key path in ``source`` (empty when not read
             from YAML; not part of equality).
+        notes: what the reader of a review should know about where this
+            configuration came from (e.g. the destination branch's copy was
+            used, a budget was capped); shown in the summary, not part of equality.
     """
 
     language: str = "en"
@@ -630,6 +643,7 @@ class ReviewConfig:
     llm: LLMConfig = field(default_factory=LLMConfig)
     source: str | None = field(default=None, compare=False)
     lines: Mapping[str, int] = field(default_factory=_FrozenMap, compare=False, repr=False)
+    notes: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         language = _string(self.language, "language")
@@ -869,7 +883,7 @@ _NESTED: dict[tuple[type, str], type] = {
     (ReviewConfig, "llm"): LLMConfig,
     (ReviewsConfig, "auto_review"): AutoReviewConfig,
 }
-_NOT_KEYS = ("source", "lines")
+_NOT_KEYS = ("source", "lines", "notes", "min_severity_from_profile")
 
 # Key names (lower case, letters and digits only) that hold a credential.
 _SECRET_KEY_NAMES = {
@@ -931,6 +945,8 @@ def _build(cls: type, data: Any, key: str, base: Any) -> Any:
         elif cls is RulesConfig and name == "severity" and base is not None and isinstance(value, Mapping):
             value = {**base.severity, **value}
         changes[name] = value
+    if cls is ReviewsConfig and "min_severity" in changes:
+        changes["min_severity_from_profile"] = False  # set explicitly: the profile no longer chooses it
     try:
         if base is not None:
             return dataclasses.replace(base, **changes)

@@ -21,9 +21,11 @@ Publishing is separate (:mod:`bbreview.review.publisher`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from bbreview import __version__
 from bbreview.diff import FileDiff, PatchSet
-from bbreview.errors import ConfigError, Error
+from bbreview.errors import ConfigError, Error, LLMError, NotFound
 from bbreview.review.checks import Check, CheckContext, PythonCheck, RulesCheck
 from bbreview.review.config import ReviewConfig
 from bbreview.review.model import SEVERITIES, SEVERITY_RANK, ReviewFinding, severity_at_least
@@ -50,7 +52,10 @@ __all__ = [
     "FileRow",
     "Usage",
     "load_change_config",
+    "LLMScope",
 ]
+
+log = logging.getLogger("bbreview.review")
 
 Progress = Callable[[str, int, int], None]
 
@@ -172,6 +177,8 @@ class Review:
     dropped_injection: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
     incremental_files: list[str] = field(default_factory=list)
+    #: Which earlier LLM comments this run re-checked (see :class:`LLMScope`); None: none.
+    llm_scope: LLMScope | None = field(default=None, repr=False)
 
     # -- counts ---------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
@@ -288,28 +295,140 @@ def _row(finding: ReviewFinding) -> dict[str, Any]:
 SERVICE_ONLY_LLM_KEYS = ("base_url", "api_key_env")
 
 
-def load_change_config(change: Change, defaults: ReviewConfig | None = None) -> ReviewConfig:
-    """The change's ``.bbreview.yaml`` (read at its head) merged over ``defaults``.
+def config_reader(change: Change) -> Callable[[str], bytes | None]:
+    """How the review reads ``.bbreview.yaml`` and its rule files for ``change``.
 
-    A missing file gives ``defaults``; an invalid one raises ConfigError naming
-    the key and line. The repository may not change ``llm.base_url`` or
-    ``llm.api_key_env`` (:data:`SERVICE_ONLY_LLM_KEYS`): that is a ConfigError too.
+    A file the change itself modifies (added, edited, renamed or deleted) is
+    read from the destination commit when the change can do that (a Bitbucket
+    :class:`~bbreview.review.source.PullRequest`), so that a pull request
+    cannot silence or steer its own review; every other file is read at the
+    change's head. Changes without a destination (a local branch, a bare diff)
+    read everything at the head: there the author runs the review themselves.
     """
-    data = change.read_file(CONFIG_FILE)
+    read_base = getattr(change, "read_base_file", None)
+    if read_base is None:
+        return change.read_file
+    changed: set[str] | None = None
+
+    def read(path: str) -> bytes | None:
+        nonlocal changed
+        if changed is None:
+            changed = set()
+            for f in change.diff():
+                changed.add(f.path)
+                if f.old_path:
+                    changed.add(f.old_path)
+        return read_base(path) if path in changed else change.read_file(path)
+
+    return read
+
+
+def _changed_by(change: Change, path: str) -> bool:
+    if getattr(change, "read_base_file", None) is None:
+        return False
+    return any(path in (f.path, f.old_path) for f in change.diff())
+
+
+def load_change_config(change: Change, defaults: ReviewConfig | None = None) -> ReviewConfig:
+    """The change's ``.bbreview.yaml`` merged over ``defaults``, validated with its rule files.
+
+    The file is read at the change's head, except that a pull request which
+    changes ``.bbreview.yaml`` (or a rule file it lists) is reviewed with the
+    destination branch's copy (:func:`config_reader`); the effective
+    configuration's ``notes`` say so. A missing file gives ``defaults``.
+
+    Raises ConfigError naming the key and line when the file is invalid, when
+    a ``rules.files`` entry is missing or not a valid rule file, or when the
+    repository sets ``llm.base_url`` or ``llm.api_key_env``
+    (:data:`SERVICE_ONLY_LLM_KEYS`). A repository's ``llm.max_tokens_per_review``
+    above the one the service defaults set is capped to it (noted in ``notes``).
+    """
+    read = config_reader(change)
+    notes: list[str] = []
+    data = read(CONFIG_FILE)
+    if _changed_by(change, CONFIG_FILE):
+        where = getattr(change, "destination_branch", None)
+        where = f"the destination branch `{where}`" if where else "the destination branch"
+        notes.append(
+            f"This pull request changes `{CONFIG_FILE}`; it was reviewed with the copy on {where}. "
+            "The change takes effect once it is merged."
+        )
     base = defaults or ReviewConfig.default()
+    if notes:
+        problem = _head_config_problem(change, base)
+        if problem:
+            notes.append(f"The pull request's own `{CONFIG_FILE}` is invalid and would fail once merged: {problem}")
     if data is None:
-        return base
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    merged = ReviewConfig.from_yaml(text, source=CONFIG_FILE, defaults=base)
-    for key in SERVICE_ONLY_LLM_KEYS:
-        if getattr(merged.llm, key) != getattr(base.llm, key):
-            raise ConfigError(
-                "a repository cannot set this key", f"llm.{key}", source=CONFIG_FILE,
-                line=merged.lines.get(f"llm.{key}"),
-                hint="set it in the service defaults (bbreview serve --review-defaults, or bbreview review --config), "
-                "or through BBREVIEW_LLM_BASE_URL; the repository may choose llm.provider and llm.model",
+        merged = base
+    else:
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        merged = ReviewConfig.from_yaml(text, source=CONFIG_FILE, defaults=base)
+        for key in SERVICE_ONLY_LLM_KEYS:
+            if getattr(merged.llm, key) != getattr(base.llm, key):
+                raise ConfigError(
+                    "a repository cannot set this key", f"llm.{key}", source=CONFIG_FILE,
+                    line=merged.lines.get(f"llm.{key}"),
+                    hint="set it in the service defaults (bbreview serve --review-defaults, or bbreview review "
+                    "--config), or through BBREVIEW_LLM_BASE_URL; the repository may choose llm.provider and llm.model",
+                )
+        cap = _service_budget(defaults)
+        if cap is not None and merged.llm.max_tokens_per_review > cap:
+            notes.append(
+                f"`llm.max_tokens_per_review` ({merged.llm.max_tokens_per_review:,}) is above the service's "
+                f"budget; {cap:,} tokens were used."
             )
+            merged = dataclasses.replace(merged, llm=dataclasses.replace(merged.llm, max_tokens_per_review=cap))
+    changed_rules = [p for p in merged.rules.files if _changed_by(change, p)]
+    if changed_rules:
+        notes.append(
+            "This pull request changes the rule file(s) " + ", ".join(f"`{p}`" for p in changed_rules)
+            + "; the destination branch's copies were used."
+        )
+    if merged.rules.files:
+        # Raises ConfigError naming rules.files[i]: the service posts it on the PR like any config error.
+        _ruleset_for(merged, read)
+    if notes or merged.notes:
+        merged = dataclasses.replace(merged, notes=(*merged.notes, *notes))
     return merged
+
+
+def _head_config_problem(change: Change, base: ReviewConfig) -> str | None:
+    """Why the change's own copy of ``.bbreview.yaml`` is invalid, or None."""
+    data = change.read_file(CONFIG_FILE)
+    if data is None:
+        return None
+    try:
+        ReviewConfig.from_yaml(data, source=CONFIG_FILE, defaults=base)
+    except ConfigError as exc:
+        return str(exc).split("\n", 1)[0]
+    return None
+
+
+def _service_budget(defaults: ReviewConfig | None) -> int | None:
+    """The LLM budget the service defaults set, or None when they leave the built-in default."""
+    if defaults is None:
+        return None
+    budget = defaults.llm.max_tokens_per_review
+    explicit = "llm.max_tokens_per_review" in defaults.lines
+    return budget if explicit or budget != ReviewConfig.default().llm.max_tokens_per_review else None
+
+
+def _ruleset_for(cfg: ReviewConfig, read: Callable[[str], bytes | None]) -> Any:
+    """The configuration's rules, with ``rules.files`` read through ``read``; raises ConfigError."""
+    if not cfg.rules.files:
+        return _cached_ruleset(cfg)
+    try:
+        contents = tuple(read(path) for path in cfg.rules.files)
+    except (OSError, LookupError, NotFound):
+        return cfg.ruleset(read_file=read)  # raises ConfigError naming the file that cannot be read
+    return _cached_file_ruleset(cfg, contents)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_file_ruleset(cfg: ReviewConfig, contents: tuple[bytes | str | None, ...]) -> Any:
+    # load_change_config validates the rule files and the review compiles them: the same work once.
+    table = dict(zip(cfg.rules.files, contents))
+    return cfg.ruleset(read_file=table.__getitem__)
 
 
 class Reviewer:
@@ -427,9 +546,10 @@ class Reviewer:
         # Deterministic checks: the whole change.
         findings: list[ReviewFinding] = []
         checks: list[Check] = list(self.checks)
+        ruleset = None
         if self.rules:
-            # Compiling 69+ rules costs ~15 ms; configurations without extra rule files share one.
-            ruleset = _cached_ruleset(cfg) if not cfg.rules.files else cfg.ruleset(read_file=change.read_file)
+            # Compiling 69+ rules costs ~15 ms; equal configurations (and rule files) share one.
+            ruleset = _ruleset_for(cfg, config_reader(change))
             exact = {rid: cfg.rules.review_severity(rid) for rid in cfg.rules.severity}
             checks.insert(0, RulesCheck(ruleset, review_severity={k: v for k, v in exact.items() if v}))
         failed_checks: list[str] = []
@@ -448,17 +568,36 @@ class Reviewer:
         file_summaries: dict[str, str] = {}
         llm_meta: dict[str, Any] = {}
         incremental_files: list[str] = []
-        reviewer = self.llm()
+        llm_unavailable: str | None = None
+        try:
+            reviewer = self.llm()
+        except LLMError as exc:
+            # An LLM that cannot be set up (no key, unknown provider...) must not cost the whole
+            # review: the rules and checks still run, and the summary says why the LLM did not.
+            from bbreview.review.llm.redact import public_error
+
+            log.warning("%s: the LLM reviewer could not be set up: %s", change.label, exc)
+            reviewer, llm_unavailable = None, public_error(exc)
         llm_skipped: dict[str, str] = {}
+        shown: dict[str, set[int]] = {}
         if new_part is not None:
             incremental_files = [f.path for f in new_part if f.path in included_paths]
         if reviewer is not None and new_part is not None:
+            from bbreview.review.llm.redact import Redactor, secret_findings
+
             todo = [f for f in new_part if f.path in included_paths]
+            # Secrets never reach the provider: the built-in secret rules (whatever the configuration
+            # disables) and the configuration's own secret rules mask them in what is sent.
+            redactor = Redactor.from_findings(todo, secret_findings(todo, _extra_secret_rules(ruleset)))
             result = reviewer.review(
                 todo, title=change.title, description=change.description,
-                progress=(lambda done, total: note("llm", done, total)),
+                progress=(lambda done, total: note("llm", done, total)), redactor=redactor,
             )
-            findings.extend(result.findings)
+            shown = result.shown
+            # A model finding on a secret's line must never show that line (e.g. in a suggestion's diff).
+            findings.extend(
+                f.with_(extra={**f.extra, "secret": True}) if _on_secret(f, redactor) else f for f in result.findings
+            )
             file_summaries = dict(result.file_summaries)
             usage = Usage(result.usage.input_tokens, result.usage.output_tokens, result.usage.requests)
             dropped = result.dropped_injection
@@ -469,6 +608,7 @@ class Reviewer:
                 "prompt_version": result.prompt_version,
                 "llm_inputs_hash": result.inputs_hash,
                 "invalid_findings": result.invalid_findings,
+                "over_cap_findings": result.over_cap_findings,
             }
         for f in included:
             if f.path in llm_skipped:
@@ -484,6 +624,7 @@ class Reviewer:
             head_commit=change.head_commit, since=since, files=rows, findings=merged, comments=comments,
             deferred=deferred, filtered=filtered, coverage=coverage, usage=usage, config=cfg, errors=errors,
             dropped_injection=dropped, incremental_files=incremental_files,
+            llm_scope=LLMScope.build(since, full, new_part if reviewer is not None else None, shown),
         )
         review.overview = _overview(review, full)
         review.metadata = {
@@ -496,6 +637,7 @@ class Reviewer:
             "llm_requests": usage.requests,
             "checks": [c.name for c in checks] + (["llm"] if reviewer is not None else []),
             "failed_checks": failed_checks,
+            "llm_unavailable": llm_unavailable,
             "seconds": round(time.monotonic() - started, 3),
             **{k: v for k, v in llm_meta.items() if k not in ("model", "prompt_version")},
         }
@@ -551,6 +693,111 @@ def anchor(finding: ReviewFinding, file: FileDiff | None) -> InlineComment | str
         lines = {ln.new_lineno: ln.content for ln in found.hunk.lines if ln.new_lineno is not None}
         original = tuple(lines.get(n, "") for n in range(found.start, found.end + 1))
     return InlineComment(finding, file.path, found.side, found.start, found.end, exact, original)
+
+
+@dataclass
+class LLMScope:
+    """What this run's LLM re-checked, to decide which earlier LLM comments are gone.
+
+    The model sees only the reviewed diff (``since..head`` in an incremental
+    run), so an earlier LLM comment that it did not reproduce is gone only when
+    its lines were inside hunks the model was shown and answered, or when its
+    lines left the pull request's diff. Anything else stays open: a commit
+    elsewhere in the file says nothing about it.
+
+    Attributes:
+        since: the commit the reviewed diff starts at (None: the whole change;
+            earlier comments' lines are then read as head lines).
+        shown: path -> head-side lines shown to the model in answered requests.
+        reviewed: path -> the file of the diff the model reviewed.
+        full_lines: path -> head-side lines of the whole change's diff.
+    """
+
+    since: str | None
+    shown: dict[str, set[int]]
+    reviewed: dict[str, FileDiff]
+    full_lines: dict[str, set[int]]
+
+    @classmethod
+    def build(cls, since: str | None, full: PatchSet, reviewed: PatchSet | None,
+              shown: dict[str, set[int]]) -> LLMScope:
+        full_lines = {
+            f.path: {ln.new_lineno for h in f.hunks for ln in h.lines if ln.new_lineno is not None} for f in full
+        }
+        files = {f.path: f for f in reviewed} if reviewed is not None else {}
+        return cls(since, {p: set(n) for p, n in shown.items()}, files, full_lines)
+
+    def gone(self, path: str | None, start: int | None, end: int | None) -> bool:
+        """Whether an earlier LLM comment on ``path`` lines ``start..end`` (as
+        posted) no longer stands, assuming this run did not reproduce it."""
+        if path is None or end is None:
+            return False
+        if path not in self.full_lines:
+            return True  # the file left the pull request's diff
+        start = end if start is None or start > end else start
+        lines = range(start, end + 1)
+        shown = self.shown.get(path, set())
+        file = self.reviewed.get(path)
+        if self.since is None:
+            if file is not None and shown and all(n in shown for n in lines):
+                return True
+            return not any(n in self.full_lines[path] for n in lines)
+        if file is None:  # not touched since the last review; only the diff's edges can have moved
+            return not any(n in self.full_lines[path] for n in lines)
+        covered = True
+        now: list[int] = []
+        for n in lines:
+            kind, new = _follow(file, n)
+            if kind == "removed":
+                covered = covered and path in self.shown
+            elif kind == "hunk":
+                covered = covered and new in shown
+                now.append(new)
+            else:
+                covered = False
+                now.append(new)
+        if covered:
+            return True
+        return bool(now) and not any(n in self.full_lines[path] for n in now)
+
+
+def _follow(file: FileDiff, line: int) -> tuple[str, int]:
+    """Where old-side ``line`` of ``file`` went: ``("removed", 0)``, ``("hunk", n)``
+    for a context line of a hunk, or ``("moved", n)`` for a line no hunk touches."""
+    delta = 0
+    for hunk in file.hunks:
+        first = hunk.old_start if hunk.old_count else hunk.old_start + 1
+        if line < first:
+            break
+        if line < hunk.old_start + hunk.old_count:
+            for ln in hunk.lines:
+                if ln.old_lineno == line:
+                    return ("removed", 0) if ln.kind == "-" else ("hunk", ln.new_lineno)
+        delta += hunk.new_count - hunk.old_count
+    return "moved", line + delta
+
+
+def _on_secret(finding: ReviewFinding, redactor: Any) -> bool:
+    spans = redactor.spans.get(finding.path, {})
+    return finding.line is not None and any(n in spans for n in range(finding.line, (finding.end_line or 0) + 1))
+
+
+def _extra_secret_rules(ruleset: Any) -> Any:
+    """The configuration's secret rules that the built-in secrets pack lacks, as a RuleSet, or None."""
+    if ruleset is None:
+        return None
+    from bbreview.review.llm.redact import builtin_secret_rules
+
+    builtin = {r.id for r in builtin_secret_rules()}
+    extra = [r for r in ruleset if r.category == "secrets" and r.id not in builtin]
+    return _compiled_rules(tuple(extra)) if extra else None
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled_rules(rules: tuple[Any, ...]) -> Any:
+    from bbreview.rules import RuleSet
+
+    return RuleSet(list(rules))
 
 
 def _merge(findings: list[ReviewFinding]) -> list[ReviewFinding]:

@@ -7,9 +7,11 @@ reads the PR's comments, so a re-run (after a crash, a retried webhook, or a
 second ``bbreview review``) posts nothing twice, even without a store. A store,
 when given, is kept in step for the service's bookkeeping.
 
-Order: inline comments, then resolving the bot's comments whose finding is
-gone, then the summary (edited in place; it reports what failed above), then
-the Code Insights report.
+Order: a check that the pull request's head is still the reviewed commit,
+inline comments, then resolving the bot's comments whose finding is gone, then
+the summary (edited in place; it reports what failed above), then the Code
+Insights report. When a newer commit arrived while the review ran, nothing is
+anchored to the old diff: only the summary is posted, saying so.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bbreview.errors import BitbucketError
-from bbreview.review.pipeline import InlineComment, Review
+from bbreview.review.pipeline import Deferred, InlineComment, Review
 from bbreview.review.render import MAX_COMMENT_CHARS, parse_markers, split_markdown
 from bbreview.review.source import PullRequest
 
@@ -50,6 +52,7 @@ class BotComment:
     resolved: bool
     parent: int | None
     raw: str
+    start: int | None = None  # first line of a range comment (start_to/start_from), else None
 
 
 @dataclass
@@ -62,6 +65,11 @@ class PublishResult:
     actions: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     comment_ids: dict[str, int] = field(default_factory=dict)
+    #: The PR's source commit when it is no longer the reviewed one (nothing
+    #: was posted on lines then; review that commit next). None: up to date.
+    newer_commit: str | None = None
+    #: Inline comments that could not be posted and went to the summary instead.
+    moved_to_summary: int = 0
 
     def __str__(self) -> str:
         return (
@@ -69,6 +77,8 @@ class PublishResult:
             f"{self.skipped_existing} already posted, resolved {self.resolved}; summary "
             f"{'#' + str(self.summary_comment_id) if self.summary_comment_id else 'not posted'}"
             + (f"; {len(self.errors)} error(s)" if self.errors else "")
+            + (f"; a newer commit {self.newer_commit[:12]} arrived, inline comments held back"
+               if self.newer_commit else "")
         )
 
 
@@ -90,6 +100,7 @@ def read_bot_comments(client: Any, pr: PullRequest, bot_uuid: str) -> list[BotCo
                 source=args[1] if kind == "finding" and len(args) > 1 else None,
                 path=inline.get("path"), line=inline.get("to") or inline.get("from"),
                 resolved=bool(c.get("resolution")), parent=(c.get("parent") or {}).get("id"), raw=raw,
+                start=inline.get("start_to") or inline.get("start_from"),
             )
         )
     return out
@@ -133,6 +144,10 @@ class BitbucketPublisher:
         result = PublishResult()
         ws, repo, pr_id = pr.workspace, pr.repo, pr.id
         pr_key = f"{ws}/{repo}#{pr_id}"
+        # The diff was fetched at the start of the review; comments anchored to it are wrong on a newer head.
+        result.newer_commit = self._newer_head(pr, review)
+        if result.newer_commit is not None:
+            return self._publish_stale(review, pr, result, dry_run)
         # The Code Insights report does not depend on the comments: it runs alongside them.
         insights: threading.Thread | None = None
         if review.config.reviews.code_insights and review.head_commit:
@@ -166,8 +181,14 @@ class BitbucketPublisher:
             where = f"{comment.path}:{comment.start}"
             if isinstance(answer, BaseException):
                 status = getattr(answer, "status", "")
-                failed.append(f"inline comment on {where} failed: {status} {getattr(answer, 'message', answer)}")
-                log.warning("%s: inline comment on %s failed: HTTP %s", pr_key, where, status)
+                message = getattr(answer, "message", answer)
+                result.errors.append(f"inline comment on {where} failed: {status} {message}")
+                log.warning("%s: inline comment on %s failed: HTTP %s: %s", pr_key, where, status, message)
+                # The finding keeps its text: it is listed in the summary, with why it is not on the line.
+                reason = f"posting it on the line failed (HTTP {status})" if status else "posting it on the line failed"
+                review.comments.remove(comment)
+                review.deferred.append(Deferred(comment.finding, reason))
+                result.moved_to_summary += 1
                 continue
             cid = int(answer["id"])
             for part in parts[1:]:
@@ -181,13 +202,16 @@ class BitbucketPublisher:
         # 2. resolve the bot's comments whose finding has disappeared
         earlier_open = 0
         failed_checks = set(review.metadata.get("failed_checks", ()))
-        rechecked = set(review.incremental_files) & set(review.coverage.reviewed) if review.metadata.get("model") else set()
         for c in existing:
             if c.kind != "finding" or c.resolved or c.parent is not None or c.fingerprint in current:
                 continue
             # A check that failed this run found nothing: its earlier comments stay open.
             deterministic = (c.source or "").startswith(("rules", "check:")) and c.source not in failed_checks
-            gone = deterministic or (c.source == "llm" and c.path in rechecked)
+            # The LLM saw only this run's hunks: its comment is gone only if its lines were among them
+            # (and it was not found again) or left the diff.
+            llm_gone = c.source == "llm" and review.llm_scope is not None and review.llm_scope.gone(
+                c.path, c.start, c.line)
+            gone = deterministic or llm_gone
             if not (gone and review.config.reviews.resolve_fixed):
                 earlier_open += 1
                 continue
@@ -219,6 +243,36 @@ class BitbucketPublisher:
             self.store.update_pr_state(
                 pr_key, last_reviewed_commit=review.head_commit, summary_comment_id=summary_id,
             )
+        return result
+
+    def _newer_head(self, pr: PullRequest, review: Review) -> str | None:
+        """The PR's source commit if it moved past ``review.head_commit``, else None."""
+        if not review.head_commit:
+            return None
+        try:
+            data = self.client.pull_request(pr.workspace, pr.repo, pr.id)
+        except BitbucketError as exc:
+            # Cannot tell: publish as before (the next webhook reviews a newer head anyway).
+            log.warning("%s: re-reading the pull request failed: HTTP %s", pr.label, exc.status)
+            return None
+        head = ((data.get("source") or {}).get("commit") or {}).get("hash") or ""
+        n = min(len(head), len(review.head_commit), 12)
+        if not head or n == 0 or head[:n] == review.head_commit[:n]:
+            return None
+        return head
+
+    def _publish_stale(self, review: Review, pr: PullRequest, result: PublishResult, dry_run: bool) -> PublishResult:
+        """Only the summary, saying that a newer commit arrived: the inline comments,
+        resolutions and the report belong to a diff that is no longer the PR's."""
+        newer = result.newer_commit or ""
+        log.info("%s: head moved from %s to %s during the review; holding back inline comments",
+                 pr.label, (review.head_commit or "")[:12], newer[:12])
+        existing = read_bot_comments(self.client, pr, self.bot["uuid"])
+        text = review.summary_markdown(newer_commit=newer)
+        result.summary_comment_id = self._publish_summary(pr, existing, text, dry_run, result)
+        if dry_run:
+            result.actions.insert(0, f"hold back {len(review.comments)} inline comment(s): the pull request "
+                                     f"moved to {newer[:12]}")
         return result
 
     def publish_config_error(self, pr: PullRequest, error: Exception, *, dry_run: bool = False) -> int | None:

@@ -129,10 +129,19 @@ def _escape_inline(text: str) -> str:
     return " ".join(str(text).split()).replace("*", "\\*")
 
 
-def summary(review: Review, *, earlier_open: int = 0, config_error: str | None = None) -> str:
+def summary(review: Review, *, earlier_open: int = 0, config_error: str | None = None,
+            newer_commit: str | None = None) -> str:
     """The summary comment: overview, counts, range, coverage, cost, files,
-    findings that are not on a line, skipped files."""
+    findings that are not on a line, skipped files. ``newer_commit``: the PR
+    moved on while this review ran, so nothing was posted on lines."""
     out = ["## bbreview review", ""]
+    if newer_commit:
+        out += [
+            f"> **A newer commit (`{newer_commit[:12]}`) arrived while this review ran.** This summary describes "
+            f"`{(review.head_commit or '')[:12]}`; no comments were posted on lines, because they would point at "
+            "an outdated diff. The newer commit will be reviewed next.",
+            "",
+        ]
     out.append(review.overview)
     out.append("")
     counts = review.counts()
@@ -150,6 +159,9 @@ def summary(review: Review, *, earlier_open: int = 0, config_error: str | None =
             f"**LLM cost:** {usage.input_tokens:,} tokens in, {usage.output_tokens:,} out "
             f"({usage.requests} request{'s' if usage.requests != 1 else ''}, model `{review.metadata['model']}`)"
         )
+    elif review.metadata.get("llm_unavailable"):
+        out.append(f"**LLM:** not used: {_cell(review.metadata['llm_unavailable'])}. This review comes from the "
+                   "rules and checks.")
     else:
         out.append("**LLM:** not configured; this review comes from the rules and checks.")
     out.append("")
@@ -184,6 +196,17 @@ def summary(review: Review, *, earlier_open: int = 0, config_error: str | None =
             f"{review.dropped_injection} model finding{'s' if review.dropped_injection != 1 else ''} "
             "addressed the bot instead of the code and were dropped."
         )
+    invalid = int(review.metadata.get("invalid_findings") or 0)
+    over = int(review.metadata.get("over_cap_findings") or 0)
+    if invalid:
+        parts = []
+        if invalid - over:
+            parts.append(f"{invalid - over} named a file or lines it was not shown, or lacked a field")
+        if over:
+            parts.append(f"{over} were over the limit of findings per request")
+        notes.append(f"{invalid} model finding{'s' if invalid != 1 else ''} could not be used: {'; '.join(parts)}.")
+    for text in review.config.notes:
+        notes.append(f"Configuration: {text}")
     for err in review.errors:
         notes.append(f"Problem: {err}")
     if config_error:

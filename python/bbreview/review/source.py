@@ -249,3 +249,20 @@ class PullRequest:
             return self.client.file(self.workspace, self.repo, self.head_commit, path)
         except NotFound:
             return None
+
+    def read_base_file(self, path: str) -> bytes | None:
+        """``path`` at the destination commit (None when it does not exist there).
+
+        The review reads ``.bbreview.yaml`` (and its rule files) from here when
+        the pull request itself changes them, so a PR cannot steer its own review.
+        """
+        if not self.base_commit:
+            return None
+        try:
+            return self.client.file(self.workspace, self.repo, self.base_commit, path)
+        except NotFound:
+            return None
+
+    @property
+    def destination_branch(self) -> str | None:
+        return ((self.data.get("destination") or {}).get("branch") or {}).get("name")

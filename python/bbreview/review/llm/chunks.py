@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import posixpath
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,12 +151,17 @@ def _clean(text: str) -> str:
     return text[:-1] if text.endswith("\r") else text
 
 
-def _render_lines(lines: Sequence[Any], width: int) -> tuple[list[str], dict[int, str]]:
+Mask = Callable[[int | None, str], str]
+
+
+def _render_lines(lines: Sequence[Any], width: int, mask: Mask | None = None) -> tuple[list[str], dict[int, str]]:
     out: list[str] = []
     shown: dict[int, str] = {}
     blank = " " * width
     for line in lines:
         content = _clean(line.content)
+        if mask is not None:
+            content = mask(None if line.kind == "-" else line.new_lineno, content)
         if line.kind == "-":
             out.append(f"{blank} - {content}")
         else:
@@ -172,11 +177,11 @@ def _hunk_header(hunk: Any, note: str = "") -> str:
     return f"@@ -{hunk.old_start},{hunk.old_count} +{hunk.new_start},{hunk.new_count} @@{section}{note}"
 
 
-def _blocks(file: Any, width: int, limit_tokens: int) -> Iterable[tuple[str, dict[int, str]]]:
+def _blocks(file: Any, width: int, limit_tokens: int, mask: Mask | None = None) -> Iterable[tuple[str, dict[int, str]]]:
     """Each hunk rendered; a hunk over ``limit_tokens`` comes as several slices."""
     for hunk in file.hunks:
         lines = list(hunk.lines)
-        body, shown = _render_lines(lines, width)
+        body, shown = _render_lines(lines, width, mask)
         text = "\n".join([_hunk_header(hunk), *body])
         if estimate_tokens(text) <= limit_tokens:
             yield text, shown
@@ -198,17 +203,19 @@ def _blocks(file: Any, width: int, limit_tokens: int) -> Iterable[tuple[str, dic
             current.append(rendered)
             size += cost
             if line.kind != "-" and line.new_lineno is not None:
-                current_shown[line.new_lineno] = _clean(line.content)
+                current_shown[line.new_lineno] = shown[line.new_lineno]
         if current:
             slices.append((current, current_shown))
         for k, (part, part_shown) in enumerate(slices, 1):
             yield "\n".join([_hunk_header(hunk, f" (slice {k} of {len(slices)} of this hunk)"), *part]), part_shown
 
 
-def render_file(file: Any, limit_tokens: int) -> list[Piece]:
+def render_file(file: Any, limit_tokens: int, mask: Mask | None = None) -> list[Piece]:
     """``file`` as pieces whose text stays within ``limit_tokens`` (estimated).
 
     Hunks are kept whole where they fit; pieces are numbered ``part``/``parts``.
+    ``mask(new_lineno or None, content)`` rewrites each line's code before it is
+    shown (secret masking); the pieces' ``lines`` hold the masked code.
     """
     max_number = max(
         (hunk.new_start + hunk.new_count for hunk in file.hunks),
@@ -219,7 +226,7 @@ def render_file(file: Any, limit_tokens: int) -> list[Piece]:
     texts: list[str] = []
     shown: dict[int, str] = {}
     size = 0
-    for text, lines in _blocks(file, width, limit_tokens):
+    for text, lines in _blocks(file, width, limit_tokens, mask):
         tokens = estimate_tokens(text) + 1
         if texts and size + tokens > limit_tokens:
             groups.append((texts, shown))

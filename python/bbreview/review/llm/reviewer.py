@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -24,9 +25,12 @@ from bbreview.review.llm.chunks import Chunk, Piece, estimate_tokens, render_fil
 from bbreview.review.llm.parse import ParsedAnswer, parse_review_json
 from bbreview.review.llm.prompts import PROMPT_VERSION, render_prompt
 from bbreview.review.llm.providers import Completion, LLMSettings, Provider
+from bbreview.review.llm.redact import Redactor, clean_model_text, public_error
 from bbreview.review.model import SEVERITIES, ReviewFinding, fingerprint_of, normalise_severity
 
 __all__ = ["LLMReviewer", "LLMReviewResult", "Usage", "Answer", "PROFILES", "INJECTION_PATTERNS"]
+
+log = logging.getLogger("bbreview.llm")
 
 PROFILES = ("chill", "assertive")
 
@@ -103,7 +107,13 @@ class LLMReviewResult:
         skipped: (path, reason) for every file not (fully) reviewed.
         usage: tokens and requests, corrective retries included.
         dropped_injection: findings dropped because they address the bot or the system.
-        invalid_findings: findings dropped because they lacked fields or named unknown files.
+        invalid_findings: findings dropped because they lacked fields or named
+            unknown files, or were over MAX_FINDINGS_PER_CHUNK (those counted
+            in ``over_cap_findings`` too).
+        over_cap_findings: findings dropped because an answer had more than
+            MAX_FINDINGS_PER_CHUNK.
+        shown: path -> the new-side line numbers shown to the model in
+            requests that were answered (what this run really reviewed).
         errors: one message per failed chunk.
         model: the provider's model.
         prompt_version: :data:`~bbreview.review.llm.PROMPT_VERSION`.
@@ -118,6 +128,8 @@ class LLMReviewResult:
     usage: Usage = field(default_factory=Usage)
     dropped_injection: int = 0
     invalid_findings: int = 0
+    over_cap_findings: int = 0
+    shown: dict[str, set[int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     model: str = ""
     prompt_version: str = PROMPT_VERSION
@@ -185,16 +197,21 @@ class LLMReviewer:
         title: str = "",
         description: str = "",
         progress: ProgressCallback | None = None,
+        redactor: Redactor | None = None,
     ) -> LLMReviewResult:
         """Reviews ``files`` (FileDiffs). One failing request never aborts the review:
-        it is listed in ``errors`` and its files in ``skipped``.
+        it is listed in ``errors`` (without URLs or hosts; the full error is
+        logged) and its files in ``skipped``.
 
         ``progress(done, total)`` is called on this thread after each request.
+        ``redactor`` masks secrets in the code, title and description before
+        they are sent, and in the model's findings and summaries.
         """
         result = LLMReviewResult(model=self.provider.model, prompt_version=PROMPT_VERSION)
         settings = self.settings
-        title = _cut(title, MAX_TITLE_CHARS)
-        description = _cut(description, MAX_DESCRIPTION_CHARS)
+        redactor = redactor or Redactor()
+        title = redactor.text(_cut(title, MAX_TITLE_CHARS))
+        description = redactor.text(_cut(description, MAX_DESCRIPTION_CHARS))
         boundary = self._boundary(title, description, files)
         system = self._review_system(boundary)
         empty_user = self._review_user(boundary, title, description, [], 1, 1)
@@ -211,7 +228,8 @@ class LLMReviewer:
             if reason is not None:
                 skipped[file.path] = reason
                 continue
-            pieces = render_file(file, max(piece_limit - PIECE_OVERHEAD_TOKENS * 2, 1))
+            mask = (lambda n, text, path=file.path: redactor.line(path, n, text)) if redactor else None
+            pieces = render_file(file, max(piece_limit - PIECE_OVERHEAD_TOKENS * 2, 1), mask)
             cost, placed = _plan(chunks, pieces, piece_limit, request_cost)
             if spent + cost > settings.max_tokens_per_review:
                 skipped[file.path] = "over the token budget"
@@ -257,8 +275,10 @@ class LLMReviewer:
                     failed.setdefault(path, f"LLM error: {outcome.error}")
                 continue
             assert outcome.parsed is not None
+            for path in chunk.paths:
+                result.shown.setdefault(path, set()).update(chunk.lines_of(path))
             for item in outcome.parsed.findings[:MAX_FINDINGS_PER_CHUNK]:
-                verdict = self._finding(item, chunk, boundary)
+                verdict = self._finding(item, chunk, boundary, redactor)
                 if verdict == "invalid":
                     result.invalid_findings += 1
                 elif verdict == "injection":
@@ -268,8 +288,10 @@ class LLMReviewer:
                     if key not in seen:
                         seen.add(key)
                         result.findings.append(verdict)
-            result.invalid_findings += max(len(outcome.parsed.findings) - MAX_FINDINGS_PER_CHUNK, 0)
-            for path, line in self._summaries(outcome.parsed.summary, chunk, boundary).items():
+            over = max(len(outcome.parsed.findings) - MAX_FINDINGS_PER_CHUNK, 0)
+            result.invalid_findings += over
+            result.over_cap_findings += over
+            for path, line in self._summaries(outcome.parsed.summary, chunk, boundary, redactor).items():
                 summaries.setdefault(path, []).append(line)
 
         order = {path: k for k, path in enumerate(f.path for f in files)}
@@ -277,6 +299,8 @@ class LLMReviewer:
         result.file_summaries = {path: " ".join(lines) for path, lines in summaries.items() if path not in failed}
         skipped.update(failed)
         result.reviewed = [path for path in planned if path not in failed]
+        for path in failed:  # a file is reviewed only when every chunk of it was answered
+            result.shown.pop(path, None)
         result.skipped = [(f.path, skipped[f.path]) for f in files if f.path in skipped]
         return result
 
@@ -363,7 +387,9 @@ class LLMReviewer:
                     return outcome
             outcome.parsed = parsed
         except LLMError as exc:
-            outcome.error = str(exc)
+            # The full message (URL, host) is for the logs; the review shows what happened and what to do.
+            log.warning("LLM request failed: %s", exc)
+            outcome.error = public_error(exc)
         return outcome
 
     def _complete(self, system: str, messages: list[dict[str, str]], outcome: _Outcome) -> Completion:
@@ -387,7 +413,9 @@ class LLMReviewer:
             return True
         return _INJECTION.search(text) is not None
 
-    def _finding(self, item: Any, chunk: Chunk, boundary: str) -> ReviewFinding | str:
+    def _finding(
+        self, item: Any, chunk: Chunk, boundary: str, redactor: Redactor | None = None
+    ) -> ReviewFinding | str:
         """A ReviewFinding, or ``"invalid"``/``"injection"`` for one to drop."""
         if not isinstance(item, dict):
             return "invalid"
@@ -410,7 +438,10 @@ class LLMReviewer:
         if replacement is not None:
             if boundary in replacement or any(m in replacement.lower() for m in self.bot_mentions):
                 return "injection"
-            replacement = replacement[:MAX_REPLACEMENT_CHARS]
+            # Code in a fenced block: links do not render there, secrets still must not show.
+            replacement = (redactor or Redactor()).text(replacement[:MAX_REPLACEMENT_CHARS])
+        title = _WS.sub(" ", clean_model_text(title, redactor)).strip() or "(no title)"
+        body = clean_model_text(body, redactor).strip()
         try:
             severity = normalise_severity(str(item.get("severity", "medium")))
         except ValueError:
@@ -441,7 +472,9 @@ class LLMReviewer:
             extra={"code": code, "outside_chunk": outside},
         )
 
-    def _summaries(self, summary: Any, chunk: Chunk, boundary: str) -> dict[str, str]:
+    def _summaries(
+        self, summary: Any, chunk: Chunk, boundary: str, redactor: Redactor | None = None
+    ) -> dict[str, str]:
         paths = chunk.paths
         pairs: list[tuple[Any, Any]] = []
         if isinstance(summary, dict):
@@ -460,7 +493,7 @@ class LLMReviewer:
             path = _match_path(raw_path, paths)
             if path is None or not isinstance(text, str):
                 continue
-            text = _WS.sub(" ", text).strip()[:MAX_SUMMARY_CHARS]
+            text = _WS.sub(" ", clean_model_text(text, redactor)).strip()[:MAX_SUMMARY_CHARS]
             if text and not self._injected(text, boundary):
                 out[path] = f"{out[path]} {text}" if path in out else text
         return out
