@@ -3,22 +3,30 @@ webhooks, changing the review user, and troubleshooting."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import logging
+import socket
+import threading
+from urllib.parse import urlsplit
 
 import pytest
 
+from bbreview.service import admin as admin_module
 from bbreview.service import credentials
 from bbreview.service.admin import (
     REQUIRED_SCOPES,
     Admin,
     ChangeUserResult,
+    Installed,
     InstallResult,
+    RepoName,
     RepoPage,
     TokenCheck,
 )
 from bbreview.service.config import ServiceConfig
 from bbreview.service.credentials import CredentialsError
+from bbreview.errors import BitbucketError
 from bbreview.service.events import HANDLED_EVENTS
 from bbreview.store import SQLiteStore
 from bbreview.testing import BOT_SCOPES, FakeBitbucket, seed_demo
@@ -26,6 +34,24 @@ from bbreview.testing import BOT_SCOPES, FakeBitbucket, seed_demo
 KEY_HEX = "5ec2e7" * 10 + "abcd"
 PUBLIC = "https://review.example.com"
 HOOK_URL = PUBLIC + "/bitbucketHandler"
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """doctor() resolves public_url and requests its /healthz. Network tests use loopback only:
+    another host (review.example.com) "resolves" to a public address that is never contacted,
+    and its health check "answers" 200."""
+    real_resolve, real_probe = admin_module._resolve, admin_module._probe_healthz
+
+    def resolve(host, port):
+        return real_resolve(host, port) if host == "localhost" else ["93.184.215.14"]
+
+    def probe(url, timeout, direct):
+        host = urlsplit(url).hostname
+        return real_probe(url, timeout, direct) if host in ("127.0.0.1", "::1", "localhost") else (200, None)
+
+    monkeypatch.setattr(admin_module, "_resolve", resolve)
+    monkeypatch.setattr(admin_module, "_probe_healthz", probe)
 
 
 @pytest.fixture
@@ -175,6 +201,36 @@ def test_repositories_lists_every_workspace_with_permission_and_pages(saved, fb)
     assert json.loads(json.dumps(found.to_dict()))["items"][0]["workspace"] == "acme"
 
 
+def _hook_reads(fb) -> int:
+    return sum(1 for r in list(fb.requests) if r.method == "GET" and r.path.endswith("/hooks"))
+
+
+def test_repository_names_lists_every_match_without_reading_webhooks(saved, fb):
+    _more_repositories(fb)
+    before = _hook_reads(fb)
+    names = saved.repository_names()
+    assert all(isinstance(n, RepoName) for n in names)
+    assert [n.full_name for n in names] == ["acme/api", "acme/billing", "acme/docs", "acme/webapp", "beta/readonly"]
+    assert {n.full_name: n.permission for n in names}["beta/readonly"] == "write"
+    assert names[0].to_dict() == {"full_name": "acme/api", "permission": "admin"}
+    assert [n.full_name for n in saved.repository_names("BILL")] == ["acme/billing"]
+    assert _hook_reads(fb) == before  # no webhook read, whatever the number of repositories
+    saved.repositories(per_page=2)
+    assert _hook_reads(fb) == before + 2  # a page reads the webhooks of its own rows only
+
+
+def test_installations_come_from_the_store_when_the_token_no_longer_works(saved, fb):
+    first = saved.install(["acme/webapp"])[0]
+    fb.revoke(fb.demo.token)
+    with pytest.raises(BitbucketError):
+        saved.repositories()
+    (row,) = saved.installations()
+    assert isinstance(row, Installed)
+    assert (row.full_name, row.hook_uuid, row.hook_url, row.installed_by, row.last_error) == (
+        "acme/webapp", first.hook_uuid, HOOK_URL, fb.demo.admin.uuid, None)
+    assert set(row.to_dict()) == {"full_name", "hook_uuid", "hook_url", "installed_by", "installed_at", "last_error"}
+
+
 def test_repositories_shows_our_hook_and_the_last_delivery(saved, fb, store):
     saved.install(["acme/webapp"])
     store.insert_delivery(dedup_key="k1", event_key="pullrequest:created", body=b"{}", repository="acme/webapp",
@@ -239,6 +295,26 @@ def test_install_removes_a_duplicate_hook_to_our_url(saved, fb):
     assert saved.install(["acme/webapp"])[0].action == "repaired"
     assert len(_ours(fb)) == 1
     assert len(fb.repository("acme", "webapp").hooks) == 2  # the CI hook is not ours and stays
+
+
+def test_a_repair_that_cannot_remove_a_duplicate_keeps_the_new_secret(admin, fb, store, config, env):
+    narrow = fb.add_api_token(fb.demo.admin, BOT_SCOPES - {"delete:webhook:bitbucket"})
+    admin.save_token(fb.demo.admin.email, narrow.token)
+    first = admin.install(["acme/webapp"])[0]
+    duplicate = fb.add_hook(fb.demo.repository, HOOK_URL, list(HANDLED_EVENTS), secret="someone else's")
+    admin.changes.clear()
+    result = admin.install(["acme/webapp"])[0]
+    # The hook was repaired with a new secret, and the store has that secret: deliveries still verify.
+    assert not result.ok and result.action == "repaired" and result.hook_uuid == first.hook_uuid
+    kept = fb.repository("acme", "webapp").hooks[first.hook_uuid]
+    assert credentials.hook_secrets(store, config, env)[first.hook_uuid.strip("{}")] == kept.secret
+    assert admin.changes  # the running service reloads it
+    # The duplicate's failure is on the row, with what to do.
+    assert duplicate.uuid in result.error and "more than once" in result.error
+    assert "delete:webhook:bitbucket" in result.remedy
+    assert "https://bitbucket.org/acme/webapp/admin/webhooks" in result.remedy
+    assert duplicate.uuid in fb.repository("acme", "webapp").hooks
+    assert "more than once" in store.installation("acme/webapp").last_error
 
 
 def test_install_on_a_non_admin_repository_gives_the_admin_remedy(saved, fb, store):
@@ -348,16 +424,87 @@ def test_change_user_installs_only_the_selected_repositories(saved, fb, store):
 def test_change_user_with_a_revoked_old_token_lists_the_manual_removals(saved, fb, store):
     first = saved.install(["acme/webapp"])[0]
     fb.revoke(fb.demo.token)
-    bot2, token2 = _second_bot(fb)
+    bot2, _ = _second_bot(fb)
+    token2 = fb.add_api_token(bot2, BOT_SCOPES - {"delete:webhook:bitbucket"}, name="no-delete")
     result = saved.change_user(bot2.email, token2.token)
     assert result.removed == []
-    assert result.manual == [{"full_name": "acme/webapp", "hook_uuid": first.hook_uuid,
-                              "settings_url": "https://bitbucket.org/acme/webapp/admin/webhooks"}]
+    (manual,) = result.manual
+    reason = manual.pop("reason")
+    assert manual == {"full_name": "acme/webapp", "hook_uuid": first.hook_uuid,
+                      "settings_url": "https://bitbucket.org/acme/webapp/admin/webhooks"}
+    assert reason.startswith("the old token no longer works")
+    assert reason.endswith("; the new token lacks delete:webhook:bitbucket")
     assert [(r.full_name, r.action) for r in result.installed] == [("acme/webapp", "created")]
     # The old hook is left for the administrator; the new one is separate.
     uuids = {h.uuid for h in _ours(fb)}
     assert first.hook_uuid in uuids and result.installed[0].hook_uuid in uuids and len(uuids) == 2
     assert store.installation("acme/webapp").hook_uuid == result.installed[0].hook_uuid
+
+
+def test_change_user_with_a_revoked_old_token_removes_the_old_hooks_with_the_new_one(saved, fb, store):
+    first = saved.install(["acme/webapp"])[0]
+    fb.revoke(fb.demo.token)
+    bot2, token2 = _second_bot(fb)  # an owner of acme, with delete:webhook
+    result = saved.change_user(bot2.email, token2.token)
+    assert [(r.full_name, r.action, r.hook_uuid) for r in result.removed] == [("acme/webapp", "removed",
+                                                                               first.hook_uuid)]
+    assert result.manual == []
+    (hook,) = _ours(fb)
+    assert hook.uuid == result.installed[0].hook_uuid != first.hook_uuid
+
+
+def test_change_user_when_the_old_token_lacks_delete_webhook(admin, fb, store):
+    narrow = fb.add_api_token(fb.demo.admin, BOT_SCOPES - {"delete:webhook:bitbucket"})
+    admin.save_token(fb.demo.admin.email, narrow.token)
+    first = admin.install(["acme/webapp"])[0]
+    bot2, token2 = _second_bot(fb)
+    # The new account can delete webhooks: it removes the old one.
+    result = admin.change_user(bot2.email, token2.token)
+    assert [r.full_name for r in result.removed] == ["acme/webapp"] and result.manual == []
+    assert [h.uuid for h in _ours(fb)] == [result.installed[0].hook_uuid]
+    assert first.hook_uuid not in fb.repository("acme", "webapp").hooks
+
+
+def test_change_user_gives_each_manual_removal_its_real_reason(admin, fb, store):
+    narrow = fb.add_api_token(fb.demo.admin, BOT_SCOPES - {"delete:webhook:bitbucket"})
+    admin.save_token(fb.demo.admin.email, narrow.token)
+    first = admin.install(["acme/webapp"])[0]
+    bot2, _ = _second_bot(fb)
+    token2 = fb.add_api_token(bot2, BOT_SCOPES - {"delete:webhook:bitbucket"}, name="no-delete")
+    result = admin.change_user(bot2.email, token2.token)
+    (manual,) = result.manual
+    assert manual["hook_uuid"] == first.hook_uuid
+    # The old token works; it lacks the scope. Nothing says it stopped working.
+    assert manual["reason"] == ("the old token lacks delete:webhook:bitbucket; "
+                                "the new token lacks delete:webhook:bitbucket")
+
+
+def test_change_user_lists_the_hooks_of_repositories_the_new_account_cannot_administer(saved, fb, store):
+    first = saved.install(["acme/webapp"])[0]
+    fb.revoke(fb.demo.token)
+    stranger = fb.add_user("review-bot-3", "Review Bot Three", email="bot3@example.com")
+    token3 = fb.add_api_token(stranger, BOT_SCOPES, name="bot3")  # not a member of acme
+    result = saved.change_user(stranger.email, token3.token)
+    assert result.removed == []
+    (manual,) = result.manual
+    assert manual["hook_uuid"] == first.hook_uuid
+    assert manual["reason"].startswith("the old token no longer works (")
+    assert manual["reason"].endswith("; the new account has no admin permission on the repository")
+    assert first.hook_uuid in fb.repository("acme", "webapp").hooks
+
+
+def test_change_user_does_not_take_a_404_for_the_new_account_as_a_removed_hook(saved, fb, store):
+    first = saved.install(["acme/webapp"])[0]
+    fb.revoke(fb.demo.token)
+    bot2, token2 = _second_bot(fb)
+    # The old account installed the hook, so a 404 to it means the repository is gone; another
+    # account may just not see the repository, and the hook may still be there.
+    fb.fail_next(1, 404, method="GET", path=r"/repositories/acme/webapp/hooks$")
+    result = saved.change_user(bot2.email, token2.token)
+    assert result.removed == []
+    (manual,) = result.manual
+    assert manual["hook_uuid"] == first.hook_uuid
+    assert manual["reason"].endswith("; the new account cannot see the repository")
 
 
 def test_change_user_with_an_invalid_new_token_changes_nothing(saved, fb, store):
@@ -430,15 +577,106 @@ def test_doctor_reports_missing_scopes_and_a_revoked_token(admin, fb):
     assert any(p.severity == "error" and "does not work" in p.what and "email" in p.fix for p in problems)
 
 
-@pytest.mark.parametrize("url, severity", [
-    ("http://review.example.com", "warning"),
-    ("http://127.0.0.1:8080", None),
-    ("https://review.example.com", None),
-])
-def test_doctor_checks_the_public_url(store, fb, env, tmp_path, url, severity):
+def _url_problems(store, fb, env, tmp_path, url):
     admin = Admin(store, ServiceConfig(data_dir=str(tmp_path), api_url=fb.base_url, public_url=url), env=env)
-    found = [p for p in admin.doctor() if "public_url" in p.what]
-    assert [p.severity for p in found] == ([severity] if severity else [])
+    return [p for p in admin.doctor() if "public_url" in p.what or "healthz" in p.what]
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("http://review.example.com", [("warning", "is plain http")]),
+    ("https://review.example.com", []),
+    ("https://bot:hunter2@review.example.com", [("error", "contains a user name or password")]),
+])
+def test_doctor_checks_the_public_url(store, fb, env, tmp_path, url, expected):
+    found = _url_problems(store, fb, env, tmp_path, url)
+    assert [(p.severity, p.what) for p in found] == [(sev, p.what) for (sev, text), p in zip(expected, found)
+                                                     if text in p.what]
+    assert len(found) == len(expected)
+    assert all("hunter2" not in p.what + p.fix for p in found)
+
+
+@pytest.mark.parametrize("address, kind", [
+    ("127.0.0.1", "loopback"), ("::1", "loopback"), ("::ffff:127.0.0.1", "loopback"),
+    ("10.1.2.3", "private"), ("192.168.0.10", "private"), ("fd00::1", "private"),
+    ("169.254.169.254", "link-local"), ("fe80::1", "link-local"),
+    ("100.64.0.1", "non-public"), ("0.0.0.0", "unspecified"),
+    ("93.184.215.14", None), ("2606:4700::1", None), ("review.example.com", None),
+])
+def test_address_kinds_bitbucket_cloud_cannot_reach(address, kind):
+    assert admin_module._address_kind(address) == kind
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        body = b"ok\n" if self.path == "/healthz" else b"no\n"
+        self.send_response(self.status if self.path == "/healthz" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def listener():
+    """A loopback HTTP server whose /healthz answers ``listener.RequestHandlerClass.status``."""
+    handler = type("Health", (_Health,), {})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_doctor_warns_that_a_loopback_public_url_is_unreachable_from_bitbucket(store, fb, env, tmp_path, listener,
+                                                                                host):
+    url = f"http://{host}:{listener.server_address[1]}"
+    (found,) = _url_problems(store, fb, env, tmp_path, url)
+    assert found.severity == "warning"
+    assert "loopback address" in found.what and "Bitbucket Cloud cannot reach it" in found.what
+    assert f"bbreview answered at {url}/healthz from this machine only" in found.what
+    assert "reachable from the Internet" in found.fix
+
+
+def test_doctor_reports_a_health_check_that_answers_something_else(store, fb, env, tmp_path, listener):
+    listener.RequestHandlerClass.status = 404
+    url = f"http://127.0.0.1:{listener.server_address[1]}"
+    loopback, other = _url_problems(store, fb, env, tmp_path, url)
+    assert "answered" not in loopback.what
+    assert (other.severity, other.what) == ("warning", f"{url}/healthz answered HTTP 404, not bbreview's health check")
+    assert "route" in other.fix and "/bitbucketHandler" in other.fix
+
+
+def test_doctor_reports_a_public_url_where_nothing_listens(store, fb, env, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    url = f"http://127.0.0.1:{port}"
+    loopback, silent = _url_problems(store, fb, env, tmp_path, url)
+    assert "loopback address" in loopback.what
+    assert silent.severity == "warning" and silent.what.startswith(f"the health check {url}/healthz did not answer: ")
+    assert "bbreview serve" in silent.fix and "firewall" in silent.fix
+
+
+def test_doctor_gives_up_on_a_silent_public_url_after_the_probe_timeout(store, fb, env, tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setattr(admin_module, "PUBLIC_URL_PROBE_SECONDS", 0.3)
+    with socket.socket() as s:  # accepts connections (the backlog) but never answers
+        s.bind(("127.0.0.1", 0))
+        s.listen(4)
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+        started = time.monotonic()
+        problems = _url_problems(store, fb, env, tmp_path, url)
+        assert time.monotonic() - started < 5
+    assert any(p.what == f"the health check {url}/healthz did not answer: timed out after 0.3 s" for p in problems)
 
 
 def _intake_available() -> bool:

@@ -3,7 +3,8 @@ the real Admin and the console server, then the whole service. Loopback only.
 
 The module installs what it needs with ``scripts/install-browser`` (Debian's ``chromium`` and the
 ``playwright`` package; never ``playwright install``, which downloads a browser) and skips only when
-that is impossible. Each page's screenshot is written to ``build/screenshots/<page>.png`` (``scripts/refresh-screenshots``
+that is impossible; in CI (the ``CI`` environment variable is set) it fails instead, so that the
+browser tests cannot silently stop running. Each page's screenshot is written to ``build/screenshots/<page>.png`` (``scripts/refresh-screenshots``
 copies them to ``docs/screenshots``), which the
 README's set-up guide shows.
 """
@@ -17,7 +18,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -53,11 +56,29 @@ def _install_browser() -> str | None:
     return None
 
 
+def _unavailable(reason: str, env: Mapping[str, str] = os.environ) -> None:
+    """Skips the browser tests; in CI fails them instead, because a skip there would hide that
+    they never ran."""
+    if env.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        pytest.fail(f"the console's browser tests cannot run in CI: {reason}. Give the CI job Debian's chromium "
+                    "and the playwright package (run scripts/install-browser as root in the image, or let it use "
+                    "sudo), or unset CI to allow skipping them", pytrace=False)
+    pytest.skip(f"cannot install Debian's Chromium and Playwright here: {reason}")
+
+
+def test_a_browser_that_cannot_be_installed_fails_in_ci_and_skips_elsewhere():
+    with pytest.raises(pytest.fail.Exception, match="cannot run in CI: no apt-get.*scripts/install-browser"):
+        _unavailable("no apt-get", {"CI": "true"})
+    for env in ({}, {"CI": ""}, {"CI": "false"}, {"CI": "0"}):
+        with pytest.raises(pytest.skip.Exception, match="no apt-get"):
+            _unavailable("no apt-get", env)
+
+
 @pytest.fixture(scope="module")
 def playwright_api():
     reason = _install_browser()
     if reason:
-        pytest.skip(f"cannot install Debian's Chromium and Playwright here: {reason}")
+        _unavailable(reason)
     importlib.invalidate_caches()
     return importlib.import_module("playwright.sync_api")
 
@@ -70,6 +91,25 @@ def browser(playwright_api):
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """The doctor (Troubleshooting page) resolves public_url and requests its /healthz. Network
+    tests use loopback only: another host (review.example.com) "resolves" to a public address that
+    is never contacted, and its health check "answers" 200."""
+    admin_mod = pytest.importorskip("bbreview.service.admin")
+    real_resolve, real_probe = admin_mod._resolve, admin_mod._probe_healthz
+
+    def resolve(host, port):
+        return real_resolve(host, port) if host == "localhost" else ["93.184.215.14"]
+
+    def probe(url, timeout, direct):
+        host = urlsplit(url).hostname
+        return real_probe(url, timeout, direct) if host in ("127.0.0.1", "::1", "localhost") else (200, None)
+
+    monkeypatch.setattr(admin_mod, "_resolve", resolve)
+    monkeypatch.setattr(admin_mod, "_probe_healthz", probe)
 
 
 @pytest.fixture()
@@ -236,6 +276,21 @@ def test_console_token_install_and_pages(page, expect, tmp_path):
             shot(page, "login")
             log_in(page, console.url, expect)
             enter_tokens(page, world, expect)
+
+            # Two rows a page: select-all ticks the page, then offers every repository (names only).
+            page.goto(console.url + "/repositories?per_page=2")
+            expect(page.locator("#page-info")).to_have_text("Page 1 of 2 (3 repositories)")
+            page.get_by_label("Select all repositories").check()
+            expect(page.locator("#selection")).to_have_text("2 selected")
+            page.get_by_role("button", name="Select all 3 repositories").click()
+            expect(page.locator("#selection")).to_have_text("3 selected")
+            expect(page.get_by_role("button", name="Select all 3 repositories")).to_be_hidden()
+            page.get_by_role("button", name="Next page").click()
+            expect(page.get_by_label("Select partners/docs")).to_be_checked()
+            page.get_by_role("button", name="Clear selection").click()
+            expect(page.locator("#selection")).to_have_text("0 selected")
+            expect(page.get_by_label("Select partners/docs")).not_to_be_checked()
+
             install_repositories(page, world, expect, config.hook_url)
 
             # Uninstall and reinstall from the same page.
@@ -336,3 +391,45 @@ def test_from_nothing_to_a_reviewed_pull_request_through_the_service(page, expec
             assert len(hooks) == 1 and hooks[0].uuid not in old_hooks and hooks[0].url == config.hook_url
         finally:
             service.stop()
+
+
+def test_change_user_when_the_old_token_was_revoked(page, expect, tmp_path):
+    """The page lists the installed repositories from the store (the revoked token cannot list
+    them), and says why each old webhook must be deleted by hand."""
+    admin_mod, credentials = backend()
+    from bbreview.service.console import ConsoleServer
+
+    with FakeBitbucket(seed=43, webhook_backoff=0.01) as bb:
+        world = World(bb)
+        config = ServiceConfig(data_dir=str(tmp_path), public_url="https://review.example.com", api_url=bb.base_url,
+                               console_port=0)
+        store = SQLiteStore(str(config.db_path))
+        credentials.set_admin_password(store, PASSWORD)
+        admin = admin_mod.Admin(store, config, env={})
+        assert admin.save_token(world.bot.email, world.full.token).ok
+        (old,) = admin.install(["acme/webapp"])
+        bb.revoke(world.full)
+        new_bot = bb.add_user("review-bot-2", "Review Bot Two", email="review-bot-2@example.com")
+        bb.add_member(world.acme, new_bot, "owner")
+        no_delete = bb.add_api_token(new_bot, BOT_SCOPES - {"delete:webhook:bitbucket"}, name="no-delete")
+        with ConsoleServer(admin, store, config, port=0) as console:
+            log_in(page, console.url, expect)
+            page.get_by_role("link", name="Change review user").click()
+            reinstall = page.get_by_role("group", name="Repositories to reinstall with the new account")
+            expect(reinstall.get_by_label("acme/webapp")).to_be_checked()
+            page.get_by_label("New account email").fill(new_bot.email)
+            page.get_by_label("New API token").fill(no_delete.token)
+            page.get_by_role("button", name="Validate new token").click()
+            expect(page.get_by_role("button", name="Change review user")).to_be_enabled()
+            page.get_by_role("button", name="Change review user").click()
+            result = page.get_by_role("region", name="Change result")
+            expect(result).to_contain_text("The review user was changed.")
+            manual = result.get_by_role("list", name="Webhooks to delete by hand")
+            expect(manual).to_contain_text("acme/webapp")
+            expect(manual).to_contain_text("the old token no longer works")
+            expect(manual).to_contain_text("the new token lacks delete:webhook:bitbucket")
+            expect(manual.get_by_role("link", name="acme/webapp")).to_have_attribute(
+                "href", "https://bitbucket.org/acme/webapp/admin/webhooks")
+            assert no_delete.token not in page.content()
+        hooks = {h.uuid for h in world.webapp.hooks.values()}
+        assert old.hook_uuid in hooks and len(hooks) == 2

@@ -11,6 +11,7 @@ import re
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -21,7 +22,8 @@ from bbreview.testing import BOT_SCOPES, FakeBitbucket, seed_demo
 PASSWORD = "correct horse battery staple"
 PAGES = ["/", "/user", "/repositories", "/change-user", "/troubleshooting"]
 GET_APIS = ["/api/token", "/api/repositories", "/api/health?repo=acme/webapp", "/api/doctor",
-            "/api/jobs/0123456789abcdef", "/api/avatar/0", "/api/session"]
+            "/api/jobs/0123456789abcdef", "/api/avatar/0", "/api/session", "/api/repositories/names",
+            "/api/installations"]
 POST_APIS = ["/api/token", "/api/token/validate", "/api/jobs", "/api/change-user", "/api/test-event", "/api/logout"]
 
 
@@ -136,6 +138,25 @@ class World:
         close = getattr(self.store, "close", None)
         if close is not None:
             close()
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """The doctor resolves public_url and requests its /healthz. Network tests use loopback only:
+    another host (review.example.com) "resolves" to a public address that is never contacted,
+    and its health check "answers" 200."""
+    admin_mod, _ = backend()
+    real_resolve, real_probe = admin_mod._resolve, admin_mod._probe_healthz
+
+    def resolve(host, port):
+        return real_resolve(host, port) if host == "localhost" else ["93.184.215.14"]
+
+    def probe(url, timeout, direct):
+        host = urlsplit(url).hostname
+        return real_probe(url, timeout, direct) if host in ("127.0.0.1", "::1", "localhost") else (200, None)
+
+    monkeypatch.setattr(admin_mod, "_resolve", resolve)
+    monkeypatch.setattr(admin_mod, "_probe_healthz", probe)
 
 
 @pytest.fixture()
@@ -502,3 +523,75 @@ def test_health_doctor_and_test_event_answer_json(world):
     assert all({"severity", "what", "fix"} <= set(p) for p in problems)
     test = b.post("/api/test-event", {"full_name": "acme/webapp"})
     assert test.status == 200 and {"ok", "status", "delivery_seq", "outcome", "error"} <= set(test.json())
+
+
+def _hook_reads(bb) -> int:
+    return sum(1 for r in list(bb.requests) if r.method == "GET" and r.path.endswith("/hooks"))
+
+
+def test_repository_names_list_every_match_without_reading_webhooks(world):
+    b = world.logged_in()
+    b.post("/api/token", {"email": world.demo.admin.email, "token": world.demo.token.token})
+    for n in range(30):
+        world.bb.add_repository(world.demo.workspace, f"svc-{n:02d}", admins=[world.demo.admin])
+    before = _hook_reads(world.bb)
+    data = b.get("/api/repositories/names").json()
+    assert data["total"] == 32 and len(data["items"]) == 32
+    assert {"full_name": "partners/docs", "permission": "write"} in data["items"]
+    assert _hook_reads(world.bb) == before  # select-all and suggestions cost no request per repository
+    found = b.get("/api/repositories/names?q=svc-1").json()
+    assert [i["full_name"] for i in found["items"]] == [f"acme/svc-1{n}" for n in range(10)] and found["total"] == 10
+    page = b.get("/api/repositories?per_page=5&q=svc").json()
+    assert page["total"] == 30 and len(page["items"]) == 5
+    assert _hook_reads(world.bb) == before + 5
+
+
+def test_change_user_works_when_the_old_token_was_revoked(world):
+    """The page lists what is installed from the store, and an empty list means those repositories:
+    the revoked old token can no longer list repositories (a 502 here)."""
+    b = world.logged_in()
+    demo = world.demo
+    b.post("/api/token", {"email": demo.admin.email, "token": demo.token.token})
+    wait_job(b, b.post("/api/jobs", {"action": "install", "full_names": ["acme/webapp"]}).json()["id"])
+    (old_hook,) = demo.repository.hooks.values()
+    world.bb.revoke(demo.token)
+    assert b.get("/api/repositories").status == 502
+    installed = b.get("/api/installations")
+    assert installed.status == 200
+    (row,) = installed.json()["items"]
+    assert row["full_name"] == "acme/webapp" and row["hook_uuid"] == old_hook.uuid and "secret" not in row
+    new_user = world.bb.add_user("review-bot-2", "Review Bot Two", email="bot2@example.com")
+    world.bb.add_member(demo.workspace, new_user, "owner")
+    new_token = world.bb.add_api_token(new_user, BOT_SCOPES)
+    for body in ({}, {"full_names": []}):  # the second time, the "old" token is the new one
+        r = b.post("/api/change-user", {"email": new_user.email, "token": new_token.token, **body})
+        assert r.status == 202, r.text
+        job = wait_job(b, r.json()["id"])
+        assert job["state"] == "done", job
+        assert [x["full_name"] for x in job["result"]["installed"] if x["ok"]] == ["acme/webapp"]
+        assert [x["full_name"] for x in job["result"]["removed"]] == ["acme/webapp"]
+        assert job["result"]["manual"] == []
+    (hook,) = demo.repository.hooks.values()
+    assert hook.uuid != old_hook.uuid
+    assert b.get("/api/installations").json()["items"][0]["installed_by"] == new_user.uuid
+    assert b.post("/api/change-user", {"email": new_user.email, "token": new_token.token,
+                                       "full_names": "acme/webapp"}).status == 400
+
+
+def test_change_user_tells_why_each_hook_must_be_deleted_by_hand(world):
+    b = world.logged_in()
+    demo = world.demo
+    b.post("/api/token", {"email": demo.admin.email, "token": demo.token.token})
+    wait_job(b, b.post("/api/jobs", {"action": "install", "full_names": ["acme/webapp"]}).json()["id"])
+    (old_hook,) = demo.repository.hooks.values()
+    world.bb.revoke(demo.token)
+    new_user = world.bb.add_user("review-bot-2", "Review Bot Two", email="bot2@example.com")
+    world.bb.add_member(demo.workspace, new_user, "owner")
+    new_token = world.bb.add_api_token(new_user, BOT_SCOPES - {"delete:webhook:bitbucket"})
+    job = wait_job(b, b.post("/api/change-user", {"email": new_user.email, "token": new_token.token}).json()["id"])
+    (manual,) = job["result"]["manual"]
+    assert manual["hook_uuid"] == old_hook.uuid
+    assert manual["settings_url"] == "https://bitbucket.org/acme/webapp/admin/webhooks"
+    assert manual["reason"].startswith("the old token no longer works")
+    assert manual["reason"].endswith("the new token lacks delete:webhook:bitbucket")
+    assert new_token.token not in json.dumps(job) and demo.token.token not in json.dumps(job)

@@ -6,16 +6,36 @@ import io
 import logging
 import stat
 import sys
+from urllib.parse import urlsplit
 
 import pytest
 
 from bbreview.cli import main
+from bbreview.service import admin as admin_module
 from bbreview.service import credentials
 from bbreview.store import SQLiteStore
 from bbreview.testing import BOT_SCOPES, FakeBitbucket, seed_demo
 
 PUBLIC = "https://review.example.com"
 HOOK_URL = PUBLIC + "/bitbucketHandler"
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """`doctor` resolves public_url and requests its /healthz. Network tests use loopback only:
+    another host (review.example.com) "resolves" to a public address that is never contacted,
+    and its health check "answers" 200."""
+    real_resolve, real_probe = admin_module._resolve, admin_module._probe_healthz
+
+    def resolve(host, port):
+        return real_resolve(host, port) if host == "localhost" else ["93.184.215.14"]
+
+    def probe(url, timeout, direct):
+        host = urlsplit(url).hostname
+        return real_probe(url, timeout, direct) if host in ("127.0.0.1", "::1", "localhost") else (200, None)
+
+    monkeypatch.setattr(admin_module, "_resolve", resolve)
+    monkeypatch.setattr(admin_module, "_probe_healthz", probe)
 
 
 @pytest.fixture
@@ -117,7 +137,8 @@ def test_repos_list_install_reinstall_uninstall(monkeypatch, capsys, data, fb):
     assert "acme/webapp" in out and "created" in out
     assert "the account needs admin permission on this repository" in out
     assert "1 succeeded, 1 failed" in out
-    assert "restarts" in err  # the note about the running service
+    # The note about the running service: it reloads the secrets itself (app.py, every ~5 s).
+    assert "within about 5 seconds, without a restart" in err
     assert len(fb.repository("acme", "webapp").hooks) == 1
 
     code, out, _ = run(monkeypatch, capsys, data, "repos", "install", "--all")
@@ -133,6 +154,29 @@ def test_repos_list_install_reinstall_uninstall(monkeypatch, capsys, data, fb):
     code, out, _ = run(monkeypatch, capsys, data, "repos", "uninstall", "--all")
     assert code == 0 and out.count("removed") == 2
     assert not fb.repository("acme", "webapp").hooks and not fb.repository("acme", "api").hooks
+
+
+def _hook_reads(fb) -> int:
+    return sum(1 for r in list(fb.requests) if r.method == "GET" and r.path.endswith("/hooks"))
+
+
+def test_repos_install_all_reads_each_webhook_once(monkeypatch, capsys, data, fb):
+    for slug in ("api", "billing", "docs"):
+        fb.add_repository(fb.workspace("acme"), slug, admins=[fb.demo.admin])
+    assert _set_token(monkeypatch, capsys, data, fb)[0] == 0
+    before = _hook_reads(fb)
+    code, out, _ = run(monkeypatch, capsys, data, "repos", "install", "--all")
+    assert code == 0 and out.count("created") == 4
+    assert _hook_reads(fb) - before == 4  # install reads each one; the listing of targets reads none
+
+
+def test_repos_list_says_why_a_webhook_state_is_unknown(monkeypatch, capsys, data, fb):
+    narrow = fb.add_api_token(fb.demo.admin, BOT_SCOPES - {"read:webhook:bitbucket"})
+    assert _set_token(monkeypatch, capsys, data, fb, narrow.token)[0] == 0
+    code, out, _ = run(monkeypatch, capsys, data, "repos", "list")
+    assert code == 0
+    assert any(line.split()[:3] == ["acme/webapp", "admin", "unknown"] for line in out.splitlines())
+    assert "acme/webapp: cannot read the webhooks: the token lacks read:webhook:bitbucket" in out
 
 
 def test_repos_install_needs_targets(monkeypatch, capsys, data, fb):
@@ -174,12 +218,44 @@ def test_user_change_with_a_revoked_old_token_prints_the_links(monkeypatch, caps
     fb.revoke(fb.demo.token)
     bot2 = fb.add_user("review-bot-2", email="bot2@example.com")
     fb.add_member(fb.workspace("acme"), bot2, "owner")
-    token2 = fb.add_api_token(bot2, BOT_SCOPES)
+    token2 = fb.add_api_token(bot2, BOT_SCOPES - {"delete:webhook:bitbucket"})
     code, out, _ = run(monkeypatch, capsys, data, "user", "change", "--email", bot2.email, "--token-stdin", "--all",
                        stdin=token2.token + "\n")
     assert code == 0
-    assert "delete these webhooks by hand" in out
+    assert "delete them by hand" in out
     assert "https://bitbucket.org/acme/webapp/admin/webhooks" in out
+    assert "the old token no longer works" in out and "the new token lacks delete:webhook:bitbucket" in out
+
+
+def test_user_change_says_why_a_webhook_was_left_when_the_old_token_still_works(monkeypatch, capsys, data, fb):
+    narrow = fb.add_api_token(fb.demo.admin, BOT_SCOPES - {"delete:webhook:bitbucket"})
+    _set_token(monkeypatch, capsys, data, fb, narrow.token)
+    run(monkeypatch, capsys, data, "repos", "install", "acme/webapp")
+    bot2 = fb.add_user("review-bot-2", email="bot2@example.com")
+    fb.add_member(fb.workspace("acme"), bot2, "owner")
+    token2 = fb.add_api_token(bot2, BOT_SCOPES - {"delete:webhook:bitbucket"})
+    code, out, _ = run(monkeypatch, capsys, data, "user", "change", "--email", bot2.email, "--token-stdin",
+                       stdin=token2.token + "\n")
+    assert code == 0
+    assert "the old token lacks delete:webhook:bitbucket" in out
+    assert "no longer works" not in out
+
+
+def test_user_change_removes_the_old_hooks_with_the_new_token_when_the_old_one_cannot(monkeypatch, capsys, data,
+                                                                                       fb):
+    _set_token(monkeypatch, capsys, data, fb)
+    run(monkeypatch, capsys, data, "repos", "install", "acme/webapp")
+    (old,) = fb.repository("acme", "webapp").hooks
+    fb.revoke(fb.demo.token)
+    bot2 = fb.add_user("review-bot-2", email="bot2@example.com")
+    fb.add_member(fb.workspace("acme"), bot2, "owner")
+    token2 = fb.add_api_token(bot2, BOT_SCOPES)
+    code, out, _ = run(monkeypatch, capsys, data, "user", "change", "--email", bot2.email, "--token-stdin",
+                       stdin=token2.token + "\n")
+    assert code == 0
+    assert "by hand" not in out
+    hooks = list(fb.repository("acme", "webapp").hooks)
+    assert len(hooks) == 1 and hooks[0] != old
 
 
 def test_doctor_prints_each_problem_with_its_fix(monkeypatch, capsys, data, fb):

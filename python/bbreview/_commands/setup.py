@@ -59,8 +59,8 @@ def _run(name: str, body: Callable[[_Context, argparse.Namespace, TextIO], int])
             ctx = _Context(ns)
             code = body(ctx, ns, out)
             if ctx.changed:
-                print("note: a running `bbreview serve` loads the new webhook secrets when it restarts "
-                      "(the console's own actions reload them at once)", file=sys.stderr)
+                print("note: a running `bbreview serve` picks up the change (token, webhook secrets) within "
+                      "about 5 seconds, without a restart (the console's own actions apply at once)", file=sys.stderr)
             return code
         except Error as exc:
             print(f"bbreview {name}: error: {exc}", file=sys.stderr)
@@ -263,7 +263,8 @@ def _repos_list(ctx: _Context, ns: argparse.Namespace, out: TextIO) -> int:
         return 0
     _table(out, ["REPOSITORY", "PERMISSION", "WEBHOOK", "LAST DELIVERY"],
            [[r.full_name, r.permission or "?", _hook_text(r), _delivery_text(r.last_delivery)] for r in rows])
-    troubled = [r for r in rows if r.problems and r.hook is not None and r.hook.present]
+    # Every row's problems, also where the webhook state is "unknown": they say why it is.
+    troubled = [r for r in rows if r.problems]
     if troubled:
         print("\nproblems:", file=out)
         for r in troubled:
@@ -282,8 +283,9 @@ def _targets(ctx: _Context, ns: argparse.Namespace, action: str) -> list[str]:
     if not ns.all:
         raise Error("name the repositories (WORKSPACE/REPO ...) or pass --all")
     if action == "install":
-        # Every repository the account administers (or whose permission is unknown).
-        return [r.full_name for r in _all_rows(ctx.admin) if r.permission in ("admin", None)]
+        # Every repository the account administers (or whose permission is unknown). Names only:
+        # install() reads each webhook anyway, so listing them here would read them twice.
+        return [r.full_name for r in ctx.admin.repository_names() if r.permission in ("admin", None)]
     return [i.full_name for i in ctx.store.installations()]
 
 
@@ -333,9 +335,10 @@ def _user_change(ctx: _Context, ns: argparse.Namespace, out: TextIO) -> int:
     else:
         print("  none", file=out)
     if result.manual:
-        print("\nthe old token no longer works; delete these webhooks by hand:", file=out)
-        _table(out, ["REPOSITORY", "HOOK", "SETTINGS"],
-               [[m["full_name"], m["hook_uuid"], m["settings_url"]] for m in result.manual])
+        print("\nthese webhooks could not be removed; delete them by hand (until then Bitbucket keeps calling "
+              "them):", file=out)
+        _table(out, ["REPOSITORY", "HOOK", "SETTINGS", "WHY"],
+               [[m["full_name"], m["hook_uuid"], m["settings_url"], m.get("reason") or ""] for m in result.manual])
     print("\ninstalled with the new account:", file=out)
     if result.installed:
         return _results(out, result.installed)

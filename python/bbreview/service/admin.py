@@ -23,6 +23,7 @@ import ipaddress
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import urllib.error
@@ -58,6 +59,8 @@ __all__ = [
     "HookState",
     "RepoRow",
     "RepoPage",
+    "RepoName",
+    "Installed",
     "InstallResult",
     "ChangeUserResult",
     "RepoHealth",
@@ -100,6 +103,9 @@ TEST_EVENT_FOLLOW_SECONDS = 5.0
 TEST_EVENT_TIMEOUT_SECONDS = 10.0
 #: Events-log entries younger than this count as recent failures in doctor().
 RECENT_FAILURE_SECONDS = 24 * 3600.0
+#: How long doctor() waits for ``<public_url>/healthz``: the listener answers at once, and a
+#: firewall that drops packets must not make doctor hang.
+PUBLIC_URL_PROBE_SECONDS = 3.0
 
 _TOKEN_REMEDY = (
     "API tokens authenticate with the Atlassian account email (not the Bitbucket username or nickname). "
@@ -131,6 +137,76 @@ def _split(full_name: str) -> tuple[str, str]:
 
 def _bare(uuid: str | None) -> str:
     return (uuid or "").strip("{}").lower()
+
+
+def _why(exc: BaseException, step: str, who: str) -> str:
+    """Why ``who`` ("old" or "new") could not remove a webhook, in a few words."""
+    if isinstance(exc, ScopeError):
+        names = ", ".join(s for s in (exc.missing or exc.required) if s) or step
+        return f"the {who} token lacks {names}"
+    if isinstance(exc, PermissionDenied):
+        return f"the {who} account has no admin permission on the repository"
+    if isinstance(exc, NotFound):
+        return f"the {who} account cannot see the repository"
+    if isinstance(exc, AuthError):
+        return f"the {who} token no longer works ({exc.message})"
+    return f"the {who} token could not remove it ({_error_text(exc)})"
+
+
+def _address_kind(address: str) -> str | None:
+    """Why Bitbucket Cloud cannot reach ``address`` (an IP literal): "loopback", "unspecified",
+    "link-local", "private" or "non-public"; None for a public address or something that is not an IP."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return None
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        ip = mapped
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_unspecified:
+        return "unspecified"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_private:
+        return "private"
+    if not ip.is_global:
+        return "non-public"
+    return None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to here. Raises OSError (socket.gaierror) when it does not."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def _probe_healthz(url: str, timeout: float, direct: bool) -> tuple[int, str | None]:
+    """GETs ``url``; returns (HTTP status, None), or (0, why) when nothing answered in ``timeout``
+    seconds. ``direct`` bypasses any proxy (the host is this machine or its network)."""
+    handlers: list[Any] = [urllib.request.ProxyHandler({})] if direct else []
+    opener = urllib.request.build_opener(*handlers)
+    req = urllib.request.Request(url, headers={"User-Agent": "bbreview-doctor/1"})
+    try:
+        with opener.open(req, timeout=timeout) as resp:
+            return int(resp.status), None
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return int(exc.code), None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, (TimeoutError, socket.timeout)):
+            return 0, f"timed out after {timeout:g} s"
+        return 0, str(reason) or type(reason).__name__
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -223,9 +299,39 @@ class RepoPage:
 
 
 @dataclass(frozen=True)
+class RepoName:
+    """A repository the account can see and the account's permission on it (None: unknown);
+    listed without reading its webhooks."""
+
+    full_name: str
+    permission: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Installed:
+    """A repository bbreview installed its webhook on, as the store remembers it (no secret)."""
+
+    full_name: str
+    hook_uuid: str | None = None
+    hook_url: str | None = None
+    installed_by: str | None = None
+    installed_at: float | None = None
+    last_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class InstallResult:
     """The outcome on one repository: ``action`` is created, repaired, unchanged,
-    removed, absent or failed; a failure carries ``error`` and ``remedy``."""
+    removed, absent or failed; a failure carries ``error`` and ``remedy``.
+
+    ``ok`` is also False when the webhook was repaired (``action`` "repaired", its new
+    secret saved) but a duplicate webhook to our URL could not be removed."""
 
     full_name: str
     ok: bool
@@ -242,7 +348,8 @@ class InstallResult:
 class ChangeUserResult:
     check: TokenCheck
     removed: list[InstallResult] = field(default_factory=list)
-    #: Webhooks the old token could not remove: ``{full_name, hook_uuid, settings_url}``.
+    #: Webhooks neither the old nor the new token could remove: ``{full_name, hook_uuid,
+    #: settings_url, reason}``; ``reason`` says why for each one.
     manual: list[dict[str, Any]] = field(default_factory=list)
     installed: list[InstallResult] = field(default_factory=list)
 
@@ -508,19 +615,40 @@ class Admin:
             self._listing = listing
         return listing
 
+    @staticmethod
+    def _matching(listing: _Listing, query: str | None) -> list[dict[str, Any]]:
+        needle = (query or "").strip().lower()
+        return [r for r in listing.repos
+                if not needle or needle in str(r.get("full_name", "")).lower() or needle in str(r.get("name", "")).lower()]
+
+    def repository_names(self, query: str | None = None) -> list[RepoName]:
+        """Every repository the account can see that matches ``query`` (as in :meth:`repositories`),
+        with the account's permission, sorted by name. No webhook is read: this costs the
+        workspace listings only, and nothing while the listing is cached (REPO_CACHE_SECONDS).
+        Raises CredentialsError when no token is saved, BitbucketError when listing fails."""
+        listing = self._list_all(self.client())
+        return [RepoName(str(r.get("full_name")), listing.permissions.get(str(r.get("full_name"))))
+                for r in self._matching(listing, query)]
+
+    def installations(self) -> list[Installed]:
+        """The repositories bbreview installed, from the store, sorted by name. Makes no Bitbucket
+        request, so it answers when the saved token no longer works."""
+        rows = [Installed(i.full_name, i.hook_uuid, i.hook_url, i.installed_by, i.installed_at, i.last_error)
+                for i in self.store.installations()]
+        return sorted(rows, key=lambda r: r.full_name.lower())
+
     def repositories(self, query: str | None = None, page: int = 1, per_page: int = 25) -> RepoPage:
         """Every repository of every workspace the account can see, sorted by name, filtered
         by a case-insensitive substring of its full name or name, one page at a time.
 
         Each row has the account's permission, our webhook's state (read for the rows of
-        this page only) and the last delivery the service stored for it."""
+        this page only) and the last delivery the service stored for it. Lists of names
+        (suggestions, select-all, ``--all``) use :meth:`repository_names`, which reads no webhook."""
         page = max(1, int(page))
         per_page = max(1, min(100, int(per_page)))
         client = self.client()
         listing = self._list_all(client)
-        needle = (query or "").strip().lower()
-        rows = [r for r in listing.repos
-                if not needle or needle in str(r.get("full_name", "")).lower() or needle in str(r.get("name", "")).lower()]
+        rows = self._matching(listing, query)
         chosen = rows[(page - 1) * per_page: page * per_page]
         names = [str(r.get("full_name")) for r in chosen]
         hooks = self._hooks_of(client, names, listing.permissions)
@@ -570,10 +698,16 @@ class Admin:
         if permission is not None and permission != "admin":
             problems.append(f"the account has {permission} permission; installing a webhook needs admin")
         if isinstance(hooks, BaseException) or hooks is None:
+            # The webhook state is unknown: say why (a non-admin row already said so above).
             if isinstance(hooks, ScopeError):
-                problems.append(_scope_remedy(hooks, "read:webhook:bitbucket"))
-            elif isinstance(hooks, BitbucketError) and permission in (None, "admin"):
-                problems.append(f"cannot read the webhooks: {_error_text(hooks)}")
+                problems.append(f"cannot read the webhooks: {_scope_remedy(hooks, 'read:webhook:bitbucket')}")
+            elif permission in (None, "admin"):
+                if isinstance(hooks, PermissionDenied):
+                    problems.append(f"cannot read the webhooks: {_ADMIN_REMEDY} ({_error_text(hooks)})")
+                elif isinstance(hooks, BaseException):
+                    problems.append(f"cannot read the webhooks: {_error_text(hooks)}")
+                else:
+                    problems.append("the webhooks were not read")
             return None, problems
         ours = self._ours(hooks, inst)
         if not ours:
@@ -716,15 +850,13 @@ class Admin:
             step = "write:webhook:bitbucket"
             box = self._box()
             secret = base64.urlsafe_b64encode(core.crypto.random_bytes(HOOK_SECRET_BYTES)).rstrip(b"=").decode()
+            extra: list[dict[str, Any]] = []
             if ours:
                 keep, extra = ours[0], ours[1:]
                 if not extra and self._healthy(keep, inst, full_name, box):
                     return InstallResult(full_name, True, "unchanged", hook_uuid=keep.get("uuid"))
                 hook = client.update_hook(ws, slug, keep["uuid"], url=url, events=events, active=True,
                                           secret=secret, description=HOOK_DESCRIPTION)
-                step = "delete:webhook:bitbucket"
-                for h in extra:  # a second webhook to us would deliver every event twice
-                    client.delete_hook(ws, slug, h["uuid"])
                 action = "repaired"
             else:
                 hook = client.create_hook(ws, slug, url, events, secret=secret, description=HOOK_DESCRIPTION,
@@ -732,6 +864,8 @@ class Admin:
                 action = "created"
         except (BitbucketError, CredentialsError) as exc:
             return self._failure(full_name, exc, step)
+        # Bitbucket now signs with the new secret: store it before anything else can fail, or the
+        # service would refuse every delivery of this hook.
         bot = (credentials.token_info(self.store) or {}).get("user") or {}
         self.store.save_installation(
             full_name, workspace=ws, repo_uuid=((hook.get("subject") or {}).get("uuid")), hook_uuid=hook.get("uuid"),
@@ -740,6 +874,24 @@ class Admin:
         )
         log.info("%s: webhook %s (%s)", full_name, action, hook.get("uuid"))
         self._changed()
+        left: list[str] = []
+        error: BaseException | None = None
+        for h in extra:  # a second webhook to us would deliver every event twice
+            try:
+                client.delete_hook(ws, slug, h["uuid"])
+            except NotFound:
+                pass  # deleted meanwhile
+            except (BitbucketError, CredentialsError) as exc:
+                left.append(str(h.get("uuid")))
+                error = error or exc
+        if error is not None:
+            failed = self._failure(full_name, error, "delete:webhook:bitbucket")
+            return InstallResult(
+                full_name, False, action,
+                f"the webhook was {action}, but {len(left)} more webhook(s) to bbreview's URL ({', '.join(left)}) "
+                f"could not be removed, so events arrive more than once: {failed.error}",
+                f"{failed.remedy or 'remove them'}; or delete them by hand at {_settings_url(full_name)}",
+                hook_uuid=hook.get("uuid"))
         return InstallResult(full_name, True, action, hook_uuid=hook.get("uuid"))
 
     def _healthy(self, hook: Mapping[str, Any], inst: Any, full_name: str, box: SecretBox) -> bool:
@@ -755,9 +907,12 @@ class Admin:
             return False
         return True
 
-    def _uninstall_one(self, client: Any, full_name: str) -> InstallResult:
-        if client is None:
-            return self._failure(full_name, CredentialsError("no Bitbucket token is saved"), "")
+    def _delete_ours(self, client: Any, full_name: str, *,
+                     gone_ok: bool = True) -> tuple[list[dict[str, Any]], BaseException | None, str]:
+        """Deletes our webhooks on ``full_name`` with ``client``. Returns (the webhooks deleted,
+        None, "") or ([], the error, the scope the failing step needs). With ``gone_ok`` a 404 on
+        the listing means the repository is gone (and its webhooks with it); without it (another
+        account asking) the 404 is an error: that account may just not see the repository."""
         ws, slug = _split(full_name)
         inst = self.store.installation(full_name)
         step = "read:webhook:bitbucket"
@@ -769,50 +924,89 @@ class Admin:
                     client.delete_hook(ws, slug, h["uuid"])
                 except NotFound:
                     pass  # deleted meanwhile: the goal is reached
-        except NotFound:
-            ours = []  # the repository is gone, and its webhooks with it
-        except BitbucketError as exc:
-            return self._failure(full_name, exc, step)
+        except NotFound as exc:
+            if not gone_ok:
+                return [], exc, step
+            ours = []
+        except (BitbucketError, CredentialsError) as exc:
+            return [], exc, step
+        return ours, None, ""
+
+    def _removed(self, full_name: str, ours: list[dict[str, Any]]) -> InstallResult:
+        """Forgets the installation after its webhooks were deleted."""
+        inst = self.store.installation(full_name)
         had = self.store.delete_installation(full_name)
         if ours or had:
             self._changed()
         uuid = ours[0].get("uuid") if ours else (inst.hook_uuid if inst else None)
         return InstallResult(full_name, True, "removed" if ours else "absent", hook_uuid=uuid)
 
+    def _uninstall_one(self, client: Any, full_name: str) -> InstallResult:
+        if client is None:
+            return self._failure(full_name, CredentialsError("no Bitbucket token is saved"), "")
+        ours, exc, step = self._delete_ours(client, full_name)
+        if exc is not None:
+            return self._failure(full_name, exc, step)
+        return self._removed(full_name, ours)
+
     # -- changing the review user -----------------------------------------------------------------
     def change_user(self, email: str, token: str, full_names: Sequence[str] | None = None) -> ChangeUserResult:
         """Makes another account the review user.
 
         1. Validates the new token; nothing changes when it does not authenticate.
-        2. Removes our webhooks with the old token while it still works; the ones it
-           cannot remove are listed in ``manual`` with links to the repository settings.
+        2. Removes our webhooks with the old token while it still works. Those it cannot
+           remove are tried with the new token when it has ``delete:webhook`` (webhooks belong
+           to the repository, so any admin may delete them); what is left is listed in
+           ``manual`` with the reason for each and a link to the repository's settings.
         3. Saves the new token, then installs ``full_names`` (default: the repositories
            installed before) with it. Webhooks listed in ``manual`` are left alone.
         """
-        check = self.validate_token(email, token)
+        email, token = (email or "").strip(), (token or "").strip()
+        if not email or not token:
+            return ChangeUserResult(self.validate_token(email, token))
+        new_client = self._new_client(email, token)
+        check = self._check(new_client, email)
         if not check.ok:
             return ChangeUserResult(check)
         with self._install_lock:
             before = self.store.installations()
             targets = list(full_names) if full_names is not None else [i.full_name for i in before]
             old = self._client_or_none()
+            old_problem = "no token was saved before"
             if old is not None:
                 try:
                     old.current_user()
                 except (BitbucketError, CredentialsError) as exc:
-                    log.info("the old token no longer works (%s); its webhooks must be removed by hand",
-                             type(exc).__name__)
+                    old_problem = (f"the old token no longer works ({exc.message})" if isinstance(exc, AuthError)
+                                   else f"the old token could not be checked ({_error_text(exc)})")
+                    log.info("%s; trying the new token on the old webhooks", old_problem)
                     old = None
             removed: list[InstallResult] = []
-            manual: list[dict[str, Any]] = []
+            pending: list[tuple[Any, str]] = []
             for inst in before:
-                result = self._uninstall_one(old, inst.full_name) if old is not None else None
-                if result is not None and result.ok:
-                    removed.append(result)
+                if old is None:
+                    pending.append((inst, old_problem))
                     continue
+                ours, exc, step = self._delete_ours(old, inst.full_name)
+                if exc is None:
+                    removed.append(self._removed(inst.full_name, ours))
+                else:
+                    pending.append((inst, _why(exc, step, "old")))
+            new_can_delete = new_client.scopes is None or "delete:webhook:bitbucket" in new_client.scopes
+            manual: list[dict[str, Any]] = []
+            for inst, reason in pending:
+                if new_can_delete:
+                    ours, exc, step = self._delete_ours(new_client, inst.full_name, gone_ok=False)
+                    if exc is None:
+                        log.info("%s: %s; the new account removed the old webhook", inst.full_name, reason)
+                        removed.append(self._removed(inst.full_name, ours))
+                        continue
+                    reason += f"; {_why(exc, step, 'new')}"
+                else:
+                    reason += "; the new token lacks delete:webhook:bitbucket"
                 if inst.hook_uuid:
                     manual.append({"full_name": inst.full_name, "hook_uuid": inst.hook_uuid,
-                                   "settings_url": _settings_url(inst.full_name)})
+                                   "settings_url": _settings_url(inst.full_name), "reason": reason})
                 self.store.delete_installation(inst.full_name)
             credentials.save_token(self.store, self._box(), email.strip(), token.strip(), check)
             with self._lock:
@@ -950,7 +1144,11 @@ class Admin:
 
     def doctor(self) -> list[Problem]:
         """Everything that keeps reviews from arriving, each with its fix: the token, its
-        scopes, public_url, every installed webhook, recent failures and dead jobs."""
+        scopes, public_url, every installed webhook, recent failures and dead jobs.
+
+        public_url is resolved here and ``<public_url>/healthz`` is requested (at most
+        PUBLIC_URL_PROBE_SECONDS): a loopback, private or link-local address, and a health
+        check that does not answer, are warnings. Never raises for an unreachable URL."""
         problems: list[Problem] = []
         problems += self._doctor_public_url()
         client = None
@@ -977,21 +1175,66 @@ class Admin:
         if not url:
             return [Problem("error", "public_url is not set, so webhooks cannot be installed", _PUBLIC_URL_REMEDY)]
         parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:  # never echoed: it may be a password
+            return [Problem("error", "public_url contains a user name or password",
+                            "remove it: Bitbucket authenticates deliveries with each webhook's secret")]
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return [Problem("error", f"public_url {url!r} is not an http(s) URL with a host",
                             "set public_url to e.g. https://review.example.com")]
         if parts.query or parts.fragment:
             return [Problem("error", f"public_url {url!r} has a query or fragment",
                             "set public_url to the bare base URL; bbreview appends the webhook path")]
-        loopback = parts.hostname == "localhost"
+        host = parts.hostname
         try:
-            loopback = loopback or ipaddress.ip_address(parts.hostname).is_loopback
+            port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
-            pass
-        if parts.scheme == "http" and not loopback:
-            return [Problem("warning", f"public_url {url} is plain http: deliveries and their signatures travel "
-                                       "unencrypted", "serve bbreview behind https (a reverse proxy with TLS)")]
-        return []
+            return [Problem("error", f"public_url {url!r} has an invalid port", "set public_url to e.g. "
+                                                                               "https://review.example.com")]
+        problems: list[Problem] = []
+        if host == "localhost" or host.endswith(".localhost"):
+            addresses = ["127.0.0.1"]
+        elif _is_ip(host):
+            addresses = [host]
+        else:
+            try:
+                addresses = _resolve(host, port)
+            except OSError as exc:
+                return [Problem("warning", f"public_url's host {host} does not resolve on this machine "
+                                           f"({getattr(exc, 'strerror', None) or exc})",
+                                "check the name in public_url and its DNS record; Bitbucket Cloud must be able "
+                                "to resolve it too")]
+        kinds = [_address_kind(a) for a in addresses]
+        direct = bool(kinds) and all(kinds)
+        if parts.scheme == "http" and not all(k == "loopback" for k in kinds):
+            problems.append(Problem("warning", f"public_url {url} is plain http: deliveries and their signatures "
+                                               "travel unencrypted",
+                                    "serve bbreview behind https (a reverse proxy with TLS)"))
+        healthz = url.rstrip("/") + "/healthz"
+        status, error = _probe_healthz(healthz, PUBLIC_URL_PROBE_SECONDS, direct)
+        if direct:
+            kind = sorted({k for k in kinds if k})
+            answered = (f"; bbreview answered at {healthz} from this machine only" if status == 200 else "")
+            problems.append(Problem(
+                "warning",
+                f"public_url {url} points at a {' and '.join(kind)} address ({', '.join(addresses)}): Bitbucket "
+                f"Cloud cannot reach it{answered}",
+                "set public_url to an address reachable from the Internet (a reverse proxy, load balancer or "
+                "tunnel in front of the webhook listener); such addresses work only with the emulator"))
+        listener = f"the webhook listener ({self.config.host}:{self.config.port})"
+        if status == 0:
+            tls = "; with https, its certificate must be valid for the host" if parts.scheme == "https" else ""
+            problems.append(Problem(
+                "warning", f"the health check {healthz} did not answer: {error}",
+                f"start `bbreview serve`, and check that public_url leads to {listener} through the reverse proxy "
+                f"and the firewall{tls}"))
+        elif status == 503:
+            problems.append(Problem("warning", f"{healthz} answered HTTP 503: the service is unhealthy",
+                                    "see the log of `bbreview serve` for what stopped, and restart it"))
+        elif status != 200:
+            problems.append(Problem(
+                "warning", f"{healthz} answered HTTP {status}, not bbreview's health check",
+                f"route {url.rstrip('/')}/bitbucketHandler and /healthz to {listener} in the reverse proxy"))
+        return problems
 
     def _doctor_hooks(self, client: Any) -> list[Problem]:
         out: list[Problem] = []

@@ -27,8 +27,10 @@ API (JSON in and out; ``{"error": ...}`` on failure):
 | POST /api/token/validate        | ``{email, token}`` → ``{check}`` (nothing saved) |
 | POST /api/token                 | ``{email, token}`` → ``{check, token}``: validates and saves |
 | GET  /api/repositories          | ``?q=&page=&per_page=`` → a page of repositories with their hook state |
+| GET  /api/repositories/names    | ``?q=`` → ``{items: [{full_name, permission}], total}``: every match, no webhook read |
+| GET  /api/installations         | ``{items: [{full_name, hook_uuid, ...}]}``: what is installed, read from the store |
 | POST /api/jobs                  | ``{action: install|uninstall|reinstall, full_names}`` → a job to poll |
-| POST /api/change-user           | ``{email, token, full_names}`` → a job to poll |
+| POST /api/change-user           | ``{email, token, full_names}`` → a job; no or empty ``full_names``: those installed |
 | GET  /api/jobs/<id>             | the job, with each repository's result as it arrives |
 | GET  /api/health                | ``?repo=ws/slug`` → the repository's hook, deliveries and errors |
 | POST /api/test-event            | ``{full_name}`` → a signed synthetic delivery, followed through the queue |
@@ -442,6 +444,12 @@ class Console:
             page = _int_arg(req.arg("page"), 1, 1, 100_000)
             per_page = _int_arg(req.arg("per_page"), 25, 1, MAX_PER_PAGE)
             return _json(HTTPStatus.OK, jsonable(self._call(self.admin.repositories, query, page, per_page)))
+        if path == "/api/repositories/names" and get:
+            query = req.arg("q").strip()[:200] or None
+            names = jsonable(self._call(self.admin.repository_names, query))
+            return _json(HTTPStatus.OK, {"items": names, "total": len(names)})
+        if path == "/api/installations" and get:
+            return _json(HTTPStatus.OK, {"items": jsonable(self._call(self.admin.installations))})
         if path == "/api/jobs" and method == "POST":
             return self._start_repo_job(req)
         if path == "/api/change-user" and method == "POST":
@@ -492,8 +500,10 @@ class Console:
         return email.strip(), token.strip()
 
     def _targets(self, data: dict[str, Any], *, required: bool = True) -> list[str]:
+        """The ``full_names`` of a request, checked. When not ``required``, a missing or empty
+        list is returned as []."""
         names = data.get("full_names")
-        if names is None and not required:
+        if not required and (names is None or names == []):
             return []
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             raise _Refused(HTTPStatus.BAD_REQUEST, "select at least one repository")
@@ -524,8 +534,11 @@ class Console:
 
     def _start_change_user(self, req: Request) -> Response:
         email, token = self._email_and_token(req)
+        # No list, or an empty one, means the repositories installed now: the page reads them from
+        # the store, and so does change_user, because the old token may no longer list them.
         targets = self._targets(self._json_body(req), required=False)
-        log.info("console: changing the review user to %s (%d repositories)", email, len(targets))
+        log.info("console: changing the review user to %s (%s)", email,
+                 f"{len(targets)} repositories" if targets else "the repositories installed now")
 
         def work(progress: Any) -> Any:
             return self.admin.change_user(email, token, targets or None)

@@ -245,11 +245,18 @@
             d.event_key ? el("span", { class: "remedy muted", text: d.event_key }) : null];
   }
 
+  // The most repositories one install/uninstall/reinstall request may name (the server's MAX_TARGETS).
+  const MAX_TARGETS = 1000;
+
   async function repositoriesPage() {
-    const state = { page: 1, perPage: 25, q: "", total: 0, selected: new Set(), progress: new Map(), rows: [] };
+    const wanted = parseInt(new URLSearchParams(window.location.search).get("per_page") || "", 10);
+    const perPage = Number.isFinite(wanted) ? Math.min(Math.max(wanted, 1), 100) : 25;
+    const state = { page: 1, perPage, q: "", total: 0, selected: new Set(), progress: new Map(), rows: [] };
     const tbody = document.querySelector("#repos tbody");
     const selectAll = document.getElementById("select-all");
     const selection = document.getElementById("selection");
+    const selectMatching = document.getElementById("select-matching");
+    const clearSelection = document.getElementById("clear-selection");
     const jobStatus = document.getElementById("job-status");
     const buttons = Array.from(document.querySelectorAll("[data-action]"));
 
@@ -258,6 +265,11 @@
       const boxes = Array.from(tbody.querySelectorAll("input[type=checkbox]"));
       selectAll.checked = boxes.length > 0 && boxes.every((b) => b.checked);
       selectAll.indeterminate = !selectAll.checked && boxes.some((b) => b.checked);
+      // Select-all ticks this page; offer every match when there are more than it shows.
+      const more = selectAll.checked && state.total > state.rows.length && state.selected.size < state.total;
+      selectMatching.hidden = !more;
+      selectMatching.textContent = `Select all ${state.total} ${state.q ? "matching" : "repositories"}`;
+      clearSelection.hidden = state.selected.size === 0;
     }
 
     function progressCell(name) {
@@ -315,6 +327,10 @@
     async function run(action) {
       const names = Array.from(state.selected);
       if (names.length === 0) { jobStatus.textContent = "Select at least one repository first."; return; }
+      if (names.length > MAX_TARGETS) {
+        jobStatus.textContent = `${names.length} repositories are selected; at most ${MAX_TARGETS} can be handled at a time: narrow the search.`;
+        return;
+      }
       buttons.forEach((b) => { b.disabled = true; });
       const verb = { install: "Installing", uninstall: "Uninstalling", reinstall: "Reinstalling" }[action];
       names.forEach((n) => setProgress(n, [el("span", { class: "muted", text: "queued" })]));
@@ -350,6 +366,27 @@
       tbody.querySelectorAll("input[type=checkbox]").forEach((b) => { b.checked = selectAll.checked; });
       updateSelection();
     });
+    selectMatching.addEventListener("click", async () => {
+      // Names only: the server reads no webhook for this, so it costs no request per repository.
+      const params = new URLSearchParams();
+      if (state.q) params.set("q", state.q);
+      selectMatching.disabled = true;
+      try {
+        const data = await api("GET", "/api/repositories/names?" + params);
+        for (const item of data.items || []) state.selected.add(item.full_name);
+        jobStatus.textContent = "";
+      } catch (e) {
+        jobStatus.textContent = e.message;
+      } finally {
+        selectMatching.disabled = false;
+        updateSelection();
+      }
+    });
+    clearSelection.addEventListener("click", () => {
+      state.selected.clear();
+      tbody.querySelectorAll("input[type=checkbox]").forEach((b) => { b.checked = false; });
+      updateSelection();
+    });
     buttons.forEach((b) => b.addEventListener("click", () => run(b.dataset.action)));
     document.getElementById("search-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
@@ -362,16 +399,6 @@
     await load();
   }
 
-  async function allRepositories() {
-    const rows = [];
-    for (let page = 1; page <= 20; page++) {
-      const data = await api("GET", `/api/repositories?page=${page}&per_page=100`);
-      rows.push(...(data.items || []));
-      if (rows.length >= (data.total || 0) || (data.items || []).length === 0) break;
-    }
-    return rows;
-  }
-
   async function changeUserPage() {
     const form = document.getElementById("new-token-form");
     const email = document.getElementById("new-email");
@@ -381,8 +408,11 @@
     const change = document.getElementById("change");
     const result = document.getElementById("change-result");
 
+    // From the store, not from Bitbucket: the old token may no longer work.
+    let installedCount = 0;
     try {
-      const installed = (await allRepositories()).filter((r) => r.hook && r.hook.present);
+      const installed = (await api("GET", "/api/installations")).items || [];
+      installedCount = installed.length;
       const legend = list.querySelector("legend");
       replace(list, legend, installed.length
         ? installed.map((r) => el("label", {}, el("input", { type: "checkbox", value: r.full_name, checked: true }), " " + r.full_name))
@@ -402,10 +432,18 @@
 
     change.addEventListener("click", async () => {
       const names = Array.from(list.querySelectorAll("input[type=checkbox]:checked")).map((b) => b.value);
+      if (installedCount > 0 && names.length === 0) {
+        replace(result, errorBox("Tick at least one repository to reinstall.",
+          "To stop reviewing a repository, uninstall it on the Repositories page."));
+        return;
+      }
       change.disabled = true;
       replace(result, el("p", { class: "muted", text: "Changing the review user…" }));
       try {
-        const start = await api("POST", "/api/change-user", { email: email.value, token: token.value, full_names: names });
+        // No names: the server reinstalls the repositories installed now.
+        const body = { email: email.value, token: token.value };
+        if (names.length) body.full_names = names;
+        const start = await api("POST", "/api/change-user", body);
         const job = await pollJob(start.id, () => {});
         if (job.state === "failed") { replace(result, errorBox(job.error)); return; }
         const r = job.result || {};
@@ -418,10 +456,12 @@
           : el("p", { class: "muted", text: "None." }));
         if ((r.manual || []).length) {
           parts.push(el("h3", { class: "bad", text: "Delete these webhooks by hand" }));
-          parts.push(el("p", { text: "The old token no longer works, so these hooks could not be removed automatically:" }));
-          parts.push(el("ul", {}, r.manual.map((m) => el("li", {},
+          parts.push(el("p", { text: "These hooks could not be removed automatically; each line says why. " +
+                                     "Until they are deleted, Bitbucket keeps calling them:" }));
+          parts.push(el("ul", { "aria-label": "Webhooks to delete by hand" }, r.manual.map((m) => el("li", {},
             el("a", { href: m.settings_url, target: "_blank", rel: "noopener noreferrer", text: m.full_name }),
-            m.hook_uuid ? " (hook " + m.hook_uuid + ")" : ""))));
+            m.hook_uuid ? " (hook " + m.hook_uuid + ")" : "",
+            m.reason ? el("span", { class: "remedy", text: m.reason }) : null))));
         }
         parts.push(el("h3", { text: "Reinstalled" }));
         parts.push((r.installed || []).length
@@ -497,7 +537,8 @@
     if (wanted) { repo.value = wanted; health(); }
     doctor();
     try {
-      const names = (await allRepositories()).map((r) => r.full_name);
+      // Names only: suggestions must not read every repository's webhooks.
+      const names = ((await api("GET", "/api/repositories/names")).items || []).map((r) => r.full_name);
       replace(document.getElementById("repo-names"), names.map((n) => el("option", { value: n })));
     } catch (e) { /* the datalist is a convenience */ }
   }
