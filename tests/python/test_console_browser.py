@@ -333,9 +333,11 @@ def test_from_nothing_to_a_reviewed_pull_request_through_the_service(page, expec
         os.makedirs(config.data_dir, exist_ok=True)
         store = SQLiteStore(str(config.db_path))
         credentials.set_admin_password(store, PASSWORD)
-        service = app.Service(config, client=world.client(), store=store, webhook_secret="", env={})
+        # No token anywhere yet: the service starts, the console is where the token is given.
+        service = app.Service(config, store=store, webhook_secret="", env={})
         service.start()
         try:
+            assert not service.connected
             if getattr(service, "console", None) is None:
                 pytest.skip("bbreview.service.app.Service did not start the console")
             url = service.console.url
@@ -389,6 +391,20 @@ def test_from_nothing_to_a_reviewed_pull_request_through_the_service(page, expec
             shot(page, "change-user")
             hooks = list(world.webapp.hooks.values())
             assert len(hooks) == 1 and hooks[0].uuid not in old_hooks and hooks[0].url == config.hook_url
+
+            # The running service now reviews as the new account, without a restart.
+            assert service.bot is not None and service.bot.uuid == new_bot.uuid
+            bb.commit(world.webapp, "feature-2", FEATURE, message="feature again", author=world.dev, notify=False)
+            second = bb.create_pull_request(world.webapp, "feature-2", title="Greeting again", author=world.dev)
+            new_client = Client(email=new_bot.email, token=new_token.token, base_url=bb.base_url)
+
+            def new_summary():
+                for c in new_client.comments("acme", "webapp", second.id):
+                    if c["user"]["uuid"] == new_bot.uuid and ("summary", []) in parse_markers(c["content"]["raw"]):
+                        return c
+                return None
+
+            wait_for(new_summary, 60.0, "the review by the new account")
         finally:
             service.stop()
 
