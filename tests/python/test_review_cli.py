@@ -91,3 +91,23 @@ def test_config_check(tmp_path, capsys):
     assert "OK" in capsys.readouterr().out
     assert main(["config", "check", str(bad)]) == 1
     assert "bad.yaml:2" in capsys.readouterr().err
+
+
+def test_review_of_a_pull_request_honours_fail_on(capsys, monkeypatch):
+    with FakeBitbucket(seed=13) as bb:
+        bot = bb.add_user("bot", "Bot", email="bot@example.com")
+        ws = bb.add_workspace("acme", owners=[bot])
+        token = bb.add_api_token(bot, BOT_SCOPES)
+        repo = bb.add_repository(ws, "app", admins=[bot])
+        bb.commit(repo, "main", {"a.py": "x = 1\n"}, author=bot, notify=False)
+        bb.commit(repo, "f", {"a.py": "x = eval(input())\n"}, author=bot, notify=False)  # a high finding
+        pr = bb.create_pull_request(repo, "f", title="Eval", author=bot)
+        monkeypatch.setenv("BITBUCKET_EMAIL", bot.email)
+        monkeypatch.setenv("BITBUCKET_API_TOKEN", token.token)
+        monkeypatch.setenv("BBREVIEW_BITBUCKET_URL", bb.base_url)
+        url = f"https://bitbucket.org/acme/app/pull-requests/{pr.id}"
+        assert main(["review", url, "--dry-run", "--no-progress", "--fail-on", "high"]) == 1
+        assert main(["review", url, "--dry-run", "--no-progress", "--fail-on", "critical"]) == 0
+        assert main(["review", url, "--no-progress", "--fail-on", "medium"]) == 1
+        assert "posted 1 inline comment" in capsys.readouterr().out
+        assert main(["review", url, "--no-progress"]) == 0  # --fail-on never, the default

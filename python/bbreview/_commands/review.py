@@ -135,7 +135,6 @@ def _load_checks(specs: list[str] | None) -> list[Any]:
 
 def _cmd_review(ns: argparse.Namespace, out: TextIO) -> int:
     from bbreview.review import GitChange, Reviewer, load_change_config
-    from bbreview.review.model import SEVERITY_RANK
 
     progress = Progress(enabled=True if ns.progress else (False if ns.no_progress else None))
     try:
@@ -158,9 +157,16 @@ def _cmd_review(ns: argparse.Namespace, out: TextIO) -> int:
     if not review.files:
         print(f"bbreview review: nothing to review: {change.label} has no changes (HEAD is at its merge base); "
               "pass --base REV to review against another revision, e.g. --base HEAD~5", file=sys.stderr)
-    if ns.fail_on == "never":
+    return _exit_code(review, ns.fail_on)
+
+
+def _exit_code(review: Any, fail_on: str) -> int:
+    """1 when a posted finding (inline or in the summary) is at least ``fail_on`` severe, else 0."""
+    from bbreview.review.model import SEVERITY_RANK
+
+    if fail_on == "never":
         return 0
-    return 1 if any(SEVERITY_RANK[f.severity] >= SEVERITY_RANK[ns.fail_on] for f in review.posted_findings()) else 0
+    return 1 if any(SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on] for f in review.posted_findings()) else 0
 
 
 def _emit(review: Any, ns: argparse.Namespace, out: TextIO) -> None:
@@ -197,7 +203,7 @@ def _review_pr(ns: argparse.Namespace, out: TextIO, defaults: Any, checks: list[
         print(f"{pr.label}: {result}", file=out)
     for err in result.errors:
         print(f"bbreview review: warning: {err}", file=sys.stderr)
-    return 0
+    return _exit_code(review, ns.fail_on)
 
 
 def _cmd_config_check(ns: argparse.Namespace, out: TextIO) -> int:

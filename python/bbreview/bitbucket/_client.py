@@ -99,6 +99,20 @@ def error_from(result: Any) -> BitbucketError:
     )
 
 
+def _pr_spec_endpoint(pr: dict, kind: str) -> tuple[str, list[tuple[str, str]]]:
+    """The repository ``diff``/``diffstat`` path and query for a PR's revspec
+    ``source.repository:source.hash%0Ddestination.hash`` (§6.4: what the PR's
+    own endpoint redirects to), built from the PR JSON."""
+    dst_repo = pr["destination"]["repository"]["full_name"]
+    src_repo = pr["source"]["repository"]["full_name"]
+    src = pr["source"]["commit"]["hash"]
+    dst = pr["destination"]["commit"]["hash"]
+    ws, repo = dst_repo.split("/", 1)
+    # %0D (an encoded carriage return) separates the sides; it must not be encoded twice.
+    spec = f"{quote(src_repo, safe='/')}:{_seg(src)}%0D{_seg(dst)}"
+    return f"{_repo(ws, repo)}/{kind}/{spec}", [("from_pullrequest_id", str(pr["id"])), ("topic", "true")]
+
+
 def _json(result: Any) -> Any:
     body = result.body
     return json.loads(body) if body else None
@@ -219,22 +233,16 @@ class Calls:
             accept="text/plain", caller=f"pr:{ws}/{repo}/{pr_id}",
         )
 
-    def pr_diff(self, pr: dict, *, text: bool = False) -> Call:
+    def pr_diff(self, pr: dict, *, text: bool = False, paths: Sequence[str] = ()) -> Call:
         """A PR's diff built from its JSON (no redirect): the repository diff of
         ``source.repository:source.hash%0Ddestination.hash`` (§6.4). Both hashes
-        name immutable commits, so the answer is cached."""
-        dst_repo = pr["destination"]["repository"]["full_name"]
-        src_repo = pr["source"]["repository"]["full_name"]
-        src = pr["source"]["commit"]["hash"]
-        dst = pr["destination"]["commit"]["hash"]
-        ws, repo = dst_repo.split("/", 1)
-        # %0D (an encoded carriage return) separates the sides; it must not be encoded twice.
-        spec = f"{quote(src_repo, safe='/')}:{_seg(src)}%0D{_seg(dst)}"
+        name immutable commits, so the answer is cached. ``paths`` limits it to
+        those files (the repeatable ``path`` parameter, §6.4)."""
+        path, query = _pr_spec_endpoint(pr, "diff")
+        query += [("path", p) for p in paths]
         return Call(
-            "GET", f"{_repo(ws, repo)}/diff/{spec}",
-            [("from_pullrequest_id", str(pr["id"])), ("topic", "true")],
-            decode=_text if text else _patchset, accept="text/plain", immutable=True,
-            caller=f"pr:{dst_repo}/{pr['id']}",
+            "GET", path, query, decode=_text if text else _patchset, accept="text/plain", immutable=True,
+            caller=f"pr:{pr['destination']['repository']['full_name']}/{pr['id']}",
         )
 
     def commit(self, ws: str, repo: str, commit: str) -> Call:
@@ -636,15 +644,34 @@ class Client:
     def diff_text(self, ws: str, repo: str, pr_id: int | None = None, **kw: Any) -> str:
         return self.run(self.calls.diff(ws, repo, pr_id, text=True, **kw))
 
-    def diffstat(self, ws: str, repo: str, pr_id: int | None = None, *, spec: str | None = None) -> list[dict]:
-        """Diffstat entries of a PR (302 followed) or of ``spec`` (§6.4)."""
+    def diffstat(
+        self, ws: str, repo: str, pr_id: int | None = None, *, spec: str | None = None, paths: Sequence[str] = ()
+    ) -> list[dict]:
+        """Diffstat entries of a PR (302 followed) or of ``spec`` (§6.4), every
+        page; ``paths`` limits them to those files or directories."""
         if spec is not None:
             path = f"{_repo(ws, repo)}/diffstat/{quote(spec, safe='.:')}"
         elif pr_id is not None:
             path = f"{_repo(ws, repo)}/pullrequests/{int(pr_id)}/diffstat"
         else:
             raise ValueError("diffstat() needs a pull request id or a spec")
-        return list(self.paginate(path, pagelen=MAX_DIFFSTAT_PAGELEN))
+        return list(self.paginate(path, [("path", p) for p in paths], pagelen=MAX_DIFFSTAT_PAGELEN))
+
+    def pr_diffstat(self, pr: dict, *, paths: Sequence[str] = ()) -> list[dict]:
+        """A PR's diffstat entries (every page) by its revspec, built from its
+        JSON like :meth:`Calls.pr_diff` (no redirect); ``paths`` limits them."""
+        path, query = _pr_spec_endpoint(pr, "diffstat")
+        query += [("path", p) for p in paths]
+        caller = f"pr:{pr['destination']['repository']['full_name']}/{pr['id']}"
+        return list(self.paginate(path, query, pagelen=MAX_DIFFSTAT_PAGELEN, caller=caller))
+
+    def tree(self, ws: str, repo: str, commit: str, path: str = "") -> Iterator[dict]:
+        """The entries of directory ``path`` (``""``: the root) at ``commit``:
+        ``commit_directory`` and ``commit_file`` objects, every page (§6.4 src)."""
+        where = f"{_repo(ws, repo)}/src/{_seg(commit)}/"
+        if path.strip("/"):
+            where += quote(path.strip("/"), safe="/") + "/"
+        return self.paginate(where, pagelen=MAX_PAGELEN)
 
     def commits(self, ws: str, repo: str, pr_id: int) -> Iterator[dict]:
         """The commits a pull request would merge (§6.4)."""

@@ -26,7 +26,7 @@ from bbreview.review.pipeline import (
     load_change_config,
 )
 from bbreview.review.publisher import BitbucketPublisher, PublishResult
-from bbreview.review.source import Change, GitChange, PatchSetChange, PullRequest, parse_pr_url
+from bbreview.review.source import Change, GitChange, PatchSetChange, PullRequest, UnavailableFile, parse_pr_url
 
 __all__ = [
     "SEVERITIES",
@@ -48,6 +48,7 @@ __all__ = [
     "ReviewFinding",
     "Reviewer",
     "RulesCheck",
+    "UnavailableFile",
     "Usage",
     "anchor",
     "check",

@@ -179,6 +179,8 @@ class Review:
     incremental_files: list[str] = field(default_factory=list)
     #: Which earlier LLM comments this run re-checked (see :class:`LLMScope`); None: none.
     llm_scope: LLMScope | None = field(default=None, repr=False)
+    #: The whole change's diff the review was made from (to_text's context lines); None when not kept.
+    patchset: PatchSet | None = field(default=None, repr=False, compare=False)
 
     # -- counts ---------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
@@ -212,9 +214,19 @@ class Review:
         return render.full_markdown(self)
 
     def to_text(self, *, color: bool = False, context: int = 2, patchset: PatchSet | None = None) -> str:
+        """Plain text for a terminal. Each inline comment shows its lines and
+        ``context`` lines either side, read from ``patchset`` (default: the
+        diff the review was made from); only lines in the diff's hunks can be
+        shown, and lines of secret findings never are. Raises ValueError for a
+        negative ``context``."""
         from bbreview.review import render
 
-        return render.terminal(self, color=color)
+        if isinstance(context, bool) or not isinstance(context, int) or context < 0:
+            raise ValueError(f"to_text(context=...) takes a whole number of lines of at least 0, not {context!r}")
+        if patchset is not None and not isinstance(patchset, PatchSet):
+            raise TypeError(f"to_text(patchset=...) takes a PatchSet or None, not {type(patchset).__name__}")
+        return render.terminal(self, color=color, context=context,
+                               patchset=patchset if patchset is not None else self.patchset)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -318,6 +330,8 @@ def config_reader(change: Change) -> Callable[[str], bytes | None]:
                 changed.add(f.path)
                 if f.old_path:
                     changed.add(f.old_path)
+            for u in _unavailable(change):
+                changed.update(p for p in (u.path, u.old_path) if p)
         return read_base(path) if path in changed else change.read_file(path)
 
     return read
@@ -326,7 +340,15 @@ def config_reader(change: Change) -> Callable[[str], bytes | None]:
 def _changed_by(change: Change, path: str) -> bool:
     if getattr(change, "read_base_file", None) is None:
         return False
-    return any(path in (f.path, f.old_path) for f in change.diff())
+    return any(path in (f.path, f.old_path) for f in change.diff()) or any(
+        path in (u.path, u.old_path) for u in _unavailable(change)
+    )
+
+
+def _unavailable(change: Change, attr: str = "unavailable") -> list[Any]:
+    """The changed files ``change`` could not diff (``UnavailableFile``s; see
+    :class:`~bbreview.review.source.PullRequest`); read after its diff() ran."""
+    return list(getattr(change, attr, None) or ())
 
 
 def load_change_config(change: Change, defaults: ReviewConfig | None = None) -> ReviewConfig:
@@ -435,8 +457,13 @@ class Reviewer:
     """Runs the pipeline. One Reviewer may review many changes, from many threads.
 
     Args:
-        config: the effective :class:`ReviewConfig` (default: the defaults).
-        checks: extra checks (``@bbreview.check`` functions or any Check).
+        config: the effective :class:`ReviewConfig` (default: the defaults),
+            or a dict in the shape of ``.bbreview.yaml`` (any key may be left
+            out), read with :meth:`ReviewConfig.from_dict` (ConfigError names a
+            wrong key). Anything else raises TypeError.
+        checks: a list of extra checks (``@bbreview.check`` functions, plain
+            functions ``f(file) -> findings``, or any Check); anything else
+            raises TypeError naming the item.
             The rules of ``config.rules`` always run unless ``rules=False``.
         llm: an LLMReviewer, a Provider (wrapped with the config's settings)
             or None; when None and ``config.llm.provider`` is set, a provider
@@ -452,8 +479,8 @@ class Reviewer:
         rules: bool = True,
         env: dict[str, str] | None = None,
     ) -> None:
-        self.config = config or ReviewConfig.default()
-        self.checks: list[Check] = [c if hasattr(c, "run") else PythonCheck(c) for c in checks]
+        self.config = _as_config(config)
+        self.checks: list[Check] = _as_checks(checks)
         self.rules = rules
         self._env = env
         self._llm = llm
@@ -509,14 +536,15 @@ class Reviewer:
         With ``since`` (a commit of the change's history), the LLM reviews only
         what changed after it; the deterministic checks still cover the whole
         change, so the summary describes the whole pull request.
+
+        Diff text is parsed leniently: a malformed file is skipped and the
+        parser's warning is listed in the review's ``errors`` (and summary).
+        Raises TypeError for anything that is not a change, a PatchSet or text,
+        ValueError for empty text and DiffParseError for text with no file diff
+        in it (e.g. a file name, or a log without patches).
         """
         started = time.monotonic()
-        if isinstance(change, (str, bytes)):
-            from bbreview.diff import parse_diff
-
-            change = PatchSetChange(parse_diff(change, strict=False))
-        elif isinstance(change, PatchSet):
-            change = PatchSetChange(change)
+        change = _as_change(change)
         cfg = self.config
         note = progress or (lambda stage, done, total: None)
 
@@ -529,9 +557,14 @@ class Reviewer:
         else:
             new_part = change.diff_since(since) if since else full
         note("diff", 1, 1)
+        # Files Bitbucket could not diff even alone (555): listed as skipped, never silently missing.
+        unavailable = _unavailable(change)
+        unavailable_since = _unavailable(change, "unavailable_since") if since and new_part is not None else []
 
-        coverage = Coverage(total=len(full))
-        errors: list[str] = []
+        coverage = Coverage(total=len(full) + len(unavailable))
+        coverage.skipped.extend((u.path, u.reason) for u in unavailable)
+        # Files the lenient parser skipped are said, not silently missing.
+        errors: list[str] = [f"the diff: {w}" for w in getattr(full, "warnings", None) or ()]
         included: list[FileDiff] = []
         for f in full:
             if not cfg.reviews.includes(f.path):
@@ -610,6 +643,10 @@ class Reviewer:
                 "invalid_findings": result.invalid_findings,
                 "over_cap_findings": result.over_cap_findings,
             }
+        if reviewer is not None:
+            for u in unavailable_since:  # in the whole diff, but not in the part the LLM was to review
+                if u.path in included_paths:
+                    llm_skipped.setdefault(u.path, f"{u.reason} (the commits since the last review)")
         for f in included:
             if f.path in llm_skipped:
                 coverage.skipped.append((f.path, llm_skipped[f.path]))
@@ -619,12 +656,17 @@ class Reviewer:
         merged = _merge(findings)
         comments, deferred, filtered = self._place(merged, full, included_paths)
         rows = [_file_row(f, file_summaries.get(f.path)) for f in full]
+        rows += [
+            FileRow(u.path, u.status, u.added, u.removed, f"not reviewed: {u.reason}", u.old_path)
+            for u in unavailable
+        ]
         review = Review(
             label=change.label, title=change.title, base_commit=change.base_commit,
             head_commit=change.head_commit, since=since, files=rows, findings=merged, comments=comments,
             deferred=deferred, filtered=filtered, coverage=coverage, usage=usage, config=cfg, errors=errors,
             dropped_injection=dropped, incremental_files=incremental_files,
             llm_scope=LLMScope.build(since, full, new_part if reviewer is not None else None, shown),
+            patchset=full,
         )
         review.overview = _overview(review, full)
         review.metadata = {
@@ -669,6 +711,96 @@ class Reviewer:
                 comments.append(placed)
         comments.sort(key=lambda c: (c.path, c.start))
         return comments, deferred, filtered
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _as_config(config: Any) -> ReviewConfig:
+    """``Reviewer``'s ``config`` argument as a ReviewConfig; raises TypeError or ConfigError."""
+    from collections.abc import Mapping
+
+    if config is None:
+        return ReviewConfig.default()
+    if isinstance(config, ReviewConfig):
+        return config
+    if isinstance(config, Mapping):
+        return ReviewConfig.from_dict(config, source="Reviewer(config=...)")
+    raise TypeError(
+        f"Reviewer(config=...) takes a ReviewConfig, a dict of .bbreview.yaml keys or None, not "
+        f"{_type_name(config)} ({config!r:.60}); read a file with bbreview.review.load_config(path) "
+        "or text with ReviewConfig.from_yaml(text)"
+    )
+
+
+_CHECK_HELP = (
+    "a check is a function f(file) -> findings (decorate it with @bbreview.check) or an object "
+    "with a name and run(patchset, context)"
+)
+
+
+def _as_checks(checks: Any) -> list[Check]:
+    """``Reviewer``'s ``checks`` argument as a list of Checks; raises TypeError naming the bad item."""
+    if checks is None:
+        return []
+    if isinstance(checks, (str, bytes)) or callable(checks) or hasattr(checks, "run"):
+        raise TypeError(
+            f"Reviewer(checks=...) takes a list of checks, not one {_type_name(checks)}; "
+            f"wrap it in a list: checks=[{getattr(checks, '__name__', 'check')}]"
+        )
+    try:
+        items = list(checks)
+    except TypeError:
+        raise TypeError(
+            f"Reviewer(checks=...) takes a list of checks, not {_type_name(checks)} ({checks!r:.60}); {_CHECK_HELP}"
+        ) from None
+    out: list[Check] = []
+    for i, c in enumerate(items):
+        if callable(getattr(c, "run", None)) and isinstance(getattr(c, "name", None), str):
+            out.append(c)
+        elif callable(c) and not isinstance(c, type):
+            out.append(PythonCheck(c))
+        else:
+            raise TypeError(
+                f"Reviewer(checks=...): checks[{i}] is {_type_name(c)} ({c!r:.60}), not a check; {_CHECK_HELP}"
+            )
+    return out
+
+
+def _as_change(change: Any) -> Change:
+    """``Reviewer.review``'s argument as a Change (see there for what it raises)."""
+    if isinstance(change, (str, bytes, bytearray)):
+        from bbreview.diff import parse_diff
+        from bbreview.errors import DiffParseError
+
+        text = bytes(change) if isinstance(change, bytearray) else change
+        if not text.strip():
+            raise ValueError(
+                "review() was given empty diff text: there is nothing to review; pass the output of "
+                "`git diff` (or a PatchSet, or a Change such as GitChange or PullRequest)"
+            )
+        patchset = parse_diff(text, strict=False)
+        if len(patchset) == 0:
+            first = (text.decode("utf-8", "replace") if isinstance(text, bytes) else text).strip().splitlines()[0]
+            error = DiffParseError(1, first[:120], "no file diff found")
+            # DiffParseError's own hint (strict=False) does not apply: this text was parsed leniently.
+            error.args = (
+                f"review() was given text that is not a diff: no file diff found (line 1: {first[:120]!r}); "
+                "expected unified diff text with 'diff --git' or '---'/'+++' headers, e.g. the output of "
+                "`git diff`. To review a file of diff text, pass its contents, not its name",
+            )
+            raise error
+        return PatchSetChange(patchset)
+    if isinstance(change, PatchSet):
+        return PatchSetChange(change)
+    if isinstance(change, Change):
+        return change
+    raise TypeError(
+        f"review() takes a Change (PullRequest, GitChange, PatchSetChange), a PatchSet or diff text "
+        f"(str or bytes), not {_type_name(change)} ({change!r:.60}); for a pull request by number use "
+        "PullRequest(client, workspace, repo, number), or PullRequest.from_url(client, url)"
+    )
 
 
 def anchor(finding: ReviewFinding, file: FileDiff | None) -> InlineComment | str:

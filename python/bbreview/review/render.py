@@ -294,11 +294,53 @@ _COLORS = {"critical": "\033[1;31m", "high": "\033[31m", "medium": "\033[33m", "
 _RESET = "\033[0m"
 
 
-def terminal(review: Review, *, color: bool = False) -> str:
-    """Plain text for a terminal: the summary, then each comment with its code."""
+def _line_texts(patchset: Any, path: str, side: str) -> dict[int, str]:
+    """Line number -> text of ``path``'s lines in ``patchset``'s hunks, on ``side``."""
+    for f in patchset or ():
+        if f.path == path or (side == "old" and f.old_path == path):
+            attr = "new_lineno" if side == "new" else "old_lineno"
+            return {getattr(ln, attr): ln.content for h in f.hunks for ln in h.lines if getattr(ln, attr) is not None}
+    return {}
+
+
+def _secret_lines(review: Review) -> set[tuple[str, str, int]]:
+    """(path, side, line) of every secret finding's lines: never shown as context."""
+    out: set[tuple[str, str, int]] = set()
+    for f in review.findings:
+        if _is_secret(f) and f.line is not None:
+            out.update((f.path, f.side, n) for n in range(f.line, (f.end_line or f.line) + 1))
+    return out
+
+
+def terminal(review: Review, *, color: bool = False, context: int = 0, patchset: Any = None) -> str:
+    """Plain text for a terminal: the summary, then each comment with its code.
+
+    A comment shows its anchored lines and ``context`` lines either side taken
+    from ``patchset``'s hunks (marked ``>`` and blank); without a patchset, or
+    when it lacks the file, only the anchored lines. Lines of secret findings
+    are never shown."""
 
     def paint(text: str, severity: str) -> str:
         return f"{_COLORS[severity]}{text}{_RESET}" if color else text
+
+    secrets = _secret_lines(review)
+    texts: dict[tuple[str, str], dict[int, str]] = {}
+
+    def code(c: InlineComment) -> list[str]:
+        if _is_secret(c.finding):
+            return []
+        key = (c.path, c.side)
+        if key not in texts:
+            texts[key] = _line_texts(patchset, c.path, c.side) if patchset is not None else {}
+        lines = texts[key]
+        if not lines:  # no diff to read from: the anchored lines the review kept
+            return [f"    {n:>5} | {t}" for n, t in zip(range(c.start, c.end + 1), c.original)]
+        out = []
+        for n in range(max(1, c.start - context), c.end + context + 1):
+            if n in lines and (c.path, c.side, n) not in secrets:
+                mark = "  > " if context and c.start <= n <= c.end else "    "
+                out.append(f"{mark}{n:>5} | {lines[n]}")
+        return out
 
     out = [f"bbreview review of {review.label}" + (f": {review.title}" if review.title else ""), ""]
     out.append(review.overview)
@@ -313,9 +355,7 @@ def terminal(review: Review, *, color: bool = False) -> str:
         f = c.finding
         span = f"{c.start}" if c.start == c.end else f"{c.start}-{c.end}"
         out.append(paint(f"{f.severity.upper():8}", f.severity) + f" {c.path}:{span}  {f.title}  [{_who(f).replace('`', '')}]")
-        for number, text in zip(range(c.start, c.end + 1), c.original):
-            if not _is_secret(f):
-                out.append(f"    {number:>5} | {text}")
+        out += code(c)
         if f.body.strip():
             out += ["      " + line for line in f.body.strip().splitlines()]
         if f.suggestion is not None and review.config.reviews.suggestions:

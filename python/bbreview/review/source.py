@@ -8,18 +8,56 @@ needs only the :class:`Change` protocol.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from bbreview.diff import PatchSet, parse_diff
-from bbreview.errors import Error, NotFound
+from bbreview.errors import BitbucketError, Error, NotFound
 
-__all__ = ["Change", "PullRequest", "GitChange", "PatchSetChange", "parse_pr_url", "CONFIG_FILE"]
+__all__ = [
+    "Change",
+    "PullRequest",
+    "GitChange",
+    "PatchSetChange",
+    "UnavailableFile",
+    "parse_pr_url",
+    "CONFIG_FILE",
+    "DIFF_TOO_LARGE",
+]
 
 #: The repository configuration file, read from the change's head (issue: source branch).
 CONFIG_FILE = ".bbreview.yaml"
+
+#: Bitbucket answers 555 when it times out generating a diff or diffstat
+#: because it is too large (reference §3 status table, §6.4 "huge diffs may 555").
+DIFF_TOO_LARGE_STATUS = 555
+#: Why a file is missing from a review when even its own diff answers 555.
+DIFF_TOO_LARGE = "Bitbucket could not generate its diff: too large"
+#: Files (``path`` parameters) per request when a diff is fetched in parts.
+#: Bitbucket documents no limit on repeated ``path`` parameters (§6.4); 50
+#: keeps the URL a few kilobytes long and each part well under the size that 555s.
+DIFF_PATHS_PER_REQUEST = 50
+
+
+@dataclass(frozen=True)
+class UnavailableFile:
+    """A changed file whose diff Bitbucket could not produce, and why.
+
+    ``status``/``added``/``removed`` come from the diffstat when it could be
+    read (``status`` is ``"unknown"`` otherwise). The review lists it among the
+    skipped files with ``reason``, so nothing goes missing silently.
+    """
+
+    path: str
+    reason: str = DIFF_TOO_LARGE
+    status: str = "unknown"
+    added: int = 0
+    removed: int = 0
+    old_path: str | None = None
 
 
 @runtime_checkable
@@ -35,6 +73,10 @@ class Change(Protocol):
     def diff(self) -> PatchSet: ...
     def diff_since(self, commit: str) -> PatchSet: ...
     def read_file(self, path: str) -> bytes | None: ...
+
+    # Optional: ``unavailable`` -> list[UnavailableFile], the changed files that
+    # diff() could not include (read by the pipeline with getattr, after diff()),
+    # and ``unavailable_since`` -> the same for the last diff_since().
 
 
 @dataclass
@@ -168,8 +210,13 @@ class PullRequest:
         self.id = int(pr_id)
         self.data = data if data is not None else client.pull_request(workspace, repo, self.id)
         self._diff: PatchSet | None = None
+        self._diff_too_large = False
         self._head_full: str | None = None
         self._files: dict[str, bytes | None] = {}
+        #: Changed files missing from diff() (Bitbucket answered 555 even for the file alone).
+        self.unavailable: list[UnavailableFile] = []
+        #: The same for the last diff_since().
+        self.unavailable_since: list[UnavailableFile] = []
 
     def prefetch(self, *paths: str) -> None:
         """Fetches the diff, the full head hash and ``paths`` (e.g. ``.bbreview.yaml``)
@@ -184,6 +231,8 @@ class PullRequest:
         diff, commit, files = answers[0], answers[1], answers[2:]
         if not isinstance(diff, BaseException):
             self._diff = diff
+        elif _too_large(diff):
+            self._diff_too_large = True  # diff() goes straight to the diff in parts
         if not isinstance(commit, BaseException):
             self._head_full = str(commit["hash"])
         for path, answer in zip(paths, files):
@@ -232,13 +281,56 @@ class PullRequest:
         return self._head_full
 
     def diff(self) -> PatchSet:
+        """The pull request's diff. When Bitbucket cannot generate it whole (555,
+        §6.4), it is fetched in parts by path (see :func:`_diff_in_parts`); the
+        files it cannot generate even alone are listed in :attr:`unavailable`.
+        Raises BitbucketError for any other failure."""
         if self._diff is None:
-            self._diff = self.client.run(self.client.calls.pr_diff(self.data))
+            calls = self.client.calls
+            if not self._diff_too_large:
+                try:
+                    self._diff = self.client.run(calls.pr_diff(self.data))
+                    return self._diff
+                except BitbucketError as exc:
+                    if not _too_large(exc):
+                        raise
+            src_ws, src_repo = self._side_repo("source")
+            self._diff, self.unavailable = _diff_in_parts(
+                self.client,
+                diff_call=lambda paths: calls.pr_diff(self.data, paths=paths),
+                diffstat=lambda paths: self.client.pr_diffstat(self.data, paths=paths),
+                trees=[
+                    (src_ws, src_repo, self.head_commit or ""),
+                    (self.workspace, self.repo, self.base_commit or ""),
+                ],
+            )
         return self._diff
 
     def diff_since(self, commit: str) -> PatchSet:
+        """The diff from ``commit`` to the head, fetched in parts like :meth:`diff`
+        when Bitbucket answers 555 (missing files in :attr:`unavailable_since`)."""
         # Repository diff "A..B": A is the change (the new head), B the base (§6.4).
-        return self.client.diff(self.workspace, self.repo, spec=f"{self.head_commit}..{commit}")
+        spec = f"{self.head_commit}..{commit}"
+        calls, ws, repo = self.client.calls, self.workspace, self.repo
+        self.unavailable_since = []
+        try:
+            return self.client.diff(ws, repo, spec=spec)
+        except BitbucketError as exc:
+            if not _too_large(exc):
+                raise
+        patchset, self.unavailable_since = _diff_in_parts(
+            self.client,
+            diff_call=lambda paths: calls.diff(ws, repo, spec=spec, paths=paths),
+            diffstat=lambda paths: self.client.diffstat(ws, repo, spec=spec, paths=paths),
+            trees=[(ws, repo, self.head_commit or ""), (ws, repo, commit)],
+        )
+        return patchset
+
+    def _side_repo(self, side: str) -> tuple[str, str]:
+        """(workspace, repo) of the PR's ``source`` or ``destination`` repository (forks differ)."""
+        full = (((self.data.get(side) or {}).get("repository") or {}).get("full_name")) or ""
+        ws, _, repo = full.partition("/")
+        return (ws, repo) if ws and repo else (self.workspace, self.repo)
 
     def read_file(self, path: str) -> bytes | None:
         if not self.head_commit:
@@ -266,3 +358,147 @@ class PullRequest:
     @property
     def destination_branch(self) -> str | None:
         return ((self.data.get("destination") or {}).get("branch") or {}).get("name")
+
+
+def _too_large(exc: BaseException) -> bool:
+    return isinstance(exc, BitbucketError) and exc.status == DIFF_TOO_LARGE_STATUS
+
+
+def _raw(result: Any) -> bytes:
+    return bytes(result.body)
+
+
+def _split_fetch(
+    units: Sequence[tuple[str, ...]],
+    fetch: Callable[[list[list[tuple[str, ...]]]], list[Any]],
+    per_request: int,
+) -> tuple[list[tuple[int, Any]], list[tuple[str, ...]]]:
+    """Fetches ``units`` in groups of ``per_request`` with ``fetch`` (one answer
+    or exception per group). A group that answers 555 is halved and fetched
+    again, down to single units. Returns ([(index of the group's first unit,
+    answer)], units that answer 555 alone); any other error is raised."""
+    index = {u: i for i, u in enumerate(units)}
+    pending = [list(units[i : i + per_request]) for i in range(0, len(units), per_request)]
+    done: list[tuple[int, Any]] = []
+    too_large: list[tuple[str, ...]] = []
+    while pending:
+        answers = fetch(pending)
+        halves: list[list[tuple[str, ...]]] = []
+        for group, answer in zip(pending, answers):
+            if _too_large(answer):
+                if len(group) == 1:
+                    too_large.append(group[0])
+                else:
+                    mid = len(group) // 2
+                    halves += [group[:mid], group[mid:]]
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                done.append((index[group[0]], answer))
+        pending = halves
+    return done, too_large
+
+
+def _flat(group: list[tuple[str, ...]]) -> list[str]:
+    return [p for unit in group for p in unit]
+
+
+def _changed_files(
+    client: Any,
+    diffstat: Callable[[list[str]], list[dict]],
+    trees: list[tuple[str, str, str]],
+) -> tuple[list[dict], list[str]]:
+    """The diffstat entries of a change, and the paths whose diffstat answers 555 alone.
+
+    The whole diffstat is tried first. Bitbucket may 555 on it too (§3), and
+    then the change is walked by directory: the entries of a directory at the
+    ``trees`` commits (head and base, so that deleted paths are seen) are asked
+    for by ``path`` in groups, and a directory that still answers 555 alone is
+    walked in turn.
+    """
+    try:
+        return diffstat([]), []
+    except BitbucketError as exc:
+        if not _too_large(exc):
+            raise
+
+    def fetch(groups: list[list[tuple[str, ...]]]) -> list[Any]:
+        out: list[Any] = []
+        for group in groups:
+            try:
+                out.append(diffstat(_flat(group)))
+            except BitbucketError as exc:
+                out.append(exc)
+        return out
+
+    entries: list[dict] = []
+    too_large: list[str] = []
+    directories = [""]
+    while directories:
+        where = directories.pop(0)
+        kinds: dict[str, bool] = {}  # path -> is a directory
+        for ws, repo, commit in trees:
+            if not commit:
+                continue
+            try:
+                for item in client.tree(ws, repo, commit, where):
+                    path = str(item.get("path") or "")
+                    if path:
+                        kinds[path] = kinds.get(path, False) or item.get("type") == "commit_directory"
+            except NotFound:
+                continue  # the directory does not exist on this side
+        units = [(p,) for p in sorted(kinds)]
+        done, alone = _split_fetch(units, fetch, DIFF_PATHS_PER_REQUEST)
+        for _, answer in sorted(done, key=lambda d: d[0]):
+            entries.extend(answer)
+        for (path,) in alone:
+            (directories if kinds[path] else too_large).append(path)
+    return entries, too_large
+
+
+def _diff_in_parts(
+    client: Any,
+    *,
+    diff_call: Callable[[list[str]], Any],
+    diffstat: Callable[[list[str]], list[dict]],
+    trees: list[tuple[str, str, str]],
+) -> tuple[PatchSet, list[UnavailableFile]]:
+    """A diff that Bitbucket cannot generate whole, fetched by ``path`` in parts.
+
+    The changed files come from the diffstat (:func:`_changed_files`); their
+    diffs are fetched :data:`DIFF_PATHS_PER_REQUEST` files per request,
+    concurrently, and a part that answers 555 is halved down to single files.
+    A renamed file's old and new paths stay in one part so the rename is kept.
+    Returns the parsed diff (in diffstat order) and the files that could not be
+    had, with the reason. Raises BitbucketError for failures other than 555.
+    """
+    entries, stat_too_large = _changed_files(client, diffstat, trees)
+    units: list[tuple[str, ...]] = []
+    stats: dict[tuple[str, ...], dict] = {}
+    for e in entries:
+        old = (e.get("old") or {}).get("path")
+        new = (e.get("new") or {}).get("path")
+        unit = tuple(dict.fromkeys(p for p in (old, new) if p))
+        if unit and unit not in stats:
+            units.append(unit)
+            stats[unit] = e
+
+    def fetch(groups: list[list[tuple[str, ...]]]) -> list[Any]:
+        calls = [dataclasses.replace(diff_call(_flat(g)), decode=_raw) for g in groups]
+        return client.map(calls, concurrency=min(8, len(calls)))
+
+    done, too_large = _split_fetch(units, fetch, DIFF_PATHS_PER_REQUEST)
+    # Each part is a whole diff; joined in diffstat order, they parse as one.
+    parts = [data if not data or data.endswith(b"\n") else data + b"\n" for _, data in sorted(done, key=lambda d: d[0])]
+    patchset = parse_diff(b"".join(parts), strict=False)
+    missing = [UnavailableFile(path) for path in stat_too_large]
+    for unit in too_large:
+        e = stats[unit]
+        old = (e.get("old") or {}).get("path")
+        new = (e.get("new") or {}).get("path")
+        missing.append(UnavailableFile(
+            path=new or old or unit[-1], status=str(e.get("status") or "unknown"),
+            added=int(e.get("lines_added") or 0), removed=int(e.get("lines_removed") or 0),
+            old_path=old if old and old != new else None,
+        ))
+    return patchset, missing
