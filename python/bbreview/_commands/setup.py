@@ -60,7 +60,7 @@ def _run(name: str, body: Callable[[_Context, argparse.Namespace, TextIO], int])
             code = body(ctx, ns, out)
             if ctx.changed:
                 print("note: a running `bbreview serve` picks up the change (token, webhook secrets) within "
-                      "about 5 seconds, without a restart (the console's own actions apply at once)", file=sys.stderr)
+                      "about a second, without a restart (the console's own actions apply at once)", file=sys.stderr)
             return code
         except Error as exc:
             print(f"bbreview {name}: error: {exc}", file=sys.stderr)

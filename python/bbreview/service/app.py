@@ -39,8 +39,6 @@ log = logging.getLogger("bbreview.service")
 LATENCY_SAMPLES = 1024
 #: How often the metrics text given to the intake is refreshed, in seconds.
 METRICS_INTERVAL_S = 1.0
-#: Webhook secrets are re-read from the store every this many metrics ticks.
-SECRET_RELOAD_TICKS = 5
 #: Deliveries claimed per dispatcher transaction.
 CLAIM_BATCH = 200
 #: Finished jobs and handled deliveries older than the retention are deleted this often (seconds).
@@ -176,6 +174,7 @@ class Service:
         self._running_lock = threading.Lock()
         self._loaded_hooks: set[str] = set()
         self._next_prune = 0.0
+        self._installations_seen: tuple[Any, ...] | None = None
         self.instance = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     # -- wiring ------------------------------------------------------------------------------------
@@ -329,6 +328,17 @@ class Service:
         console.start()
         self.console = console
         log.info("bbreview serve: console on %s", self.console.url)
+
+    def _installations_changed(self) -> bool:
+        """Whether an installation was added, changed or removed since the last look (a cheap
+        read, so that a hook installed by another process is verified within a second:
+        Bitbucket does not retry the 401 a delivery gets before its secret is loaded)."""
+        signature = tuple((i.full_name, i.hook_uuid, i.active, i.updated_at, i.secret)
+                          for i in self.store.installations())
+        if signature == self._installations_seen:
+            return False
+        self._installations_seen = signature
+        return True
 
     def reload_secrets(self) -> None:
         """Hands the current webhook secrets to the intake (after an installation changes)."""
@@ -528,15 +538,12 @@ class Service:
     def _metrics_loop(self) -> None:
         # Also picks up webhook secrets and a token that another process (`bbreview repos
         # install`, `bbreview token set`) saved.
-        ticks = 0
         while not self._stop.is_set():
             try:
                 self.intake.set_metrics_text(self.metrics_text())
-                ticks += 1
-                if self._hook_secrets is None and ticks % SECRET_RELOAD_TICKS == 0:
+                if self._hook_secrets is None and self._installations_changed():
                     self.reload_secrets()
-                if ticks % SECRET_RELOAD_TICKS == 0 or self.runner is None:
-                    self.refresh_credentials()
+                self.refresh_credentials()  # a cheap read unless the saved token changed
                 if time.monotonic() >= self._next_prune:
                     self._next_prune = time.monotonic() + PRUNE_INTERVAL_S
                     self.prune()
