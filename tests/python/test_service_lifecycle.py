@@ -248,3 +248,16 @@ def test_service_settings_from_a_file_name_the_key_and_file(tmp_path):
     with pytest.raises(ConfigError) as err:
         ServiceConfig.load(str(path), env={})
     assert "max_attempts" in str(err.value)
+
+
+def test_a_hook_installed_by_another_process_is_verified_within_seconds(world):
+    service = world.start(console=False)
+    # `bbreview repos install` in another process: no link to the running service.
+    admin = Admin(service.store, world.config.with_(public_url=service.url), env=world.env)
+    assert admin.save_token(world.bot.email, world.token.token).ok
+    (result,) = admin.install(["acme/app"])
+    assert result.ok, result
+    hook_uuid = service.store.installation("acme/app").hook_uuid.strip("{}").lower()
+    wait_for(lambda: hook_uuid in service._loaded_hooks, 5.0, "the new hook's secret to be loaded")  # noqa: SLF001
+    pr = world.bb.create_pull_request(world.repo, "feature", title="Greeting", author=world.dev)
+    wait_for(lambda: world.bot_summaries(pr, world.bot), what="the review of the first pull request")
