@@ -14,22 +14,61 @@ namespace {
 
 constexpr std::string_view kPullRequestPrefix = "pullrequest:";
 constexpr std::string_view kCommentPrefix = "pullrequest:comment_";
+constexpr std::string_view kUpdated = "pullrequest:updated";
+// Its payload shape is undocumented (reference §7.4), so it is not required to
+// name a repository and a pull request.
+constexpr std::string_view kPullRequestPush = "pullrequest:push";
 
 // The containers on the way to the fields the intake reads; everything else
 // in a payload (most of its bytes) is skipped without being stored.
-enum Node : int { kOther = -1, kRoot, kRepository, kPullRequest, kSource, kCommit, kComment, kActor, kArray };
-constexpr std::array<std::string_view, 7> kNodeNames = {"", "repository", "pullrequest", "pullrequest.source",
-                                                         "pullrequest.source.commit", "comment", "actor"};
+enum Node : int {
+    kOther = -1,
+    kRoot,
+    kRepository,
+    kPullRequest,
+    kSource,
+    kCommit,
+    kComment,
+    kActor,
+    kDestination,
+    kDestinationBranch,
+    kDestinationCommit,
+    kArray
+};
+constexpr std::array<std::string_view, 10> kNodeNames = {"",
+                                                          "repository",
+                                                          "pullrequest",
+                                                          "pullrequest.source",
+                                                          "pullrequest.source.commit",
+                                                          "comment",
+                                                          "actor",
+                                                          "pullrequest.destination",
+                                                          "pullrequest.destination.branch",
+                                                          "pullrequest.destination.commit"};
 
-enum class Field : std::uint8_t { none, repository, pr_id, source_commit, comment_id, actor_uuid, actor_account_id };
+enum class Field : std::uint8_t {
+    none,
+    repository,
+    pr_id,
+    source_commit,
+    comment_id,
+    actor_uuid,
+    actor_account_id,
+    updated,  // an entry of kUpdatedFields, see Edge::slot
+};
 
 struct Edge {
     Node parent;
     std::string_view key;
     Node child;   // kOther when the key names a field
     Field field;  // Field::none when the key names a container
+    // Followed only for pullrequest:updated. These edges never make a type
+    // error: a value of an unexpected type is only left out of the digest, so
+    // that a field the intake does not route on cannot get a delivery refused.
+    bool update_only = false;
+    std::size_t slot = 0;  // Field::updated: the index in kUpdatedFields
 };
-constexpr std::array<Edge, 12> kEdges = {{
+constexpr std::array<Edge, 22> kEdges = {{
     {kRoot, "repository", kRepository, Field::none},
     {kRoot, "pullrequest", kPullRequest, Field::none},
     {kRoot, "comment", kComment, Field::none},
@@ -42,7 +81,32 @@ constexpr std::array<Edge, 12> kEdges = {{
     {kComment, "id", kOther, Field::comment_id},
     {kActor, "uuid", kOther, Field::actor_uuid},
     {kActor, "account_id", kOther, Field::actor_account_id},
+    {kPullRequest, "title", kOther, Field::updated, true, 0},
+    {kPullRequest, "description", kOther, Field::updated, true, 1},
+    {kPullRequest, "draft", kOther, Field::updated, true, 2},
+    {kPullRequest, "state", kOther, Field::updated, true, 3},
+    {kPullRequest, "destination", kDestination, Field::none, true},
+    {kDestination, "branch", kDestinationBranch, Field::none, true},
+    {kDestination, "commit", kDestinationCommit, Field::none, true},
+    {kDestinationBranch, "name", kOther, Field::updated, true, 4},
+    {kDestinationCommit, "hash", kOther, Field::updated, true, 5},
+    {kPullRequest, "updated_on", kOther, Field::updated, true, 6},
 }};
+
+// kEdges' update fields must match kUpdatedFields, which names them.
+constexpr bool update_slots_match() {
+    for (const auto& e : kEdges) {
+        if (e.field != Field::updated) continue;
+        if (e.slot >= kUpdatedFields.size()) return false;
+        std::string_view name = kUpdatedFields[e.slot];
+        std::string_view parent = kNodeNames[static_cast<std::size_t>(e.parent)];
+        if (name.size() != parent.size() + 1 + e.key.size() || !name.starts_with(parent) ||
+            name[parent.size()] != '.' || !name.ends_with(e.key))
+            return false;
+    }
+    return true;
+}
+static_assert(update_slots_match(), "kEdges and kUpdatedFields disagree");
 
 enum class Kind : std::uint8_t { null, object, array, string, boolean, integer, out_of_range, number };
 
@@ -65,20 +129,30 @@ std::string_view kind_name(Kind k) {
 // syntax error anywhere in the body still wins.
 class Extractor {
 public:
-    explicit Extractor(Event& ev) : ev_(ev) {}
+    // `updates`: also capture the kUpdatedFields (for pullrequest:updated).
+    Extractor(Event& ev, bool updates) : ev_(ev), updates_(updates) {}
 
     std::string type_error;  // first wrong type, e.g. "pullrequest.id is a string, expected an integer"
     std::string top_error;   // the body is not an object
 
-    // A scalar; `text` is the unescaped string for Kind::string (see Scanner)
-    // and `integer` the value for Kind::integer.
-    void value(Kind kind, std::string_view text = {}, std::int64_t integer = 0) {
+    // A scalar; `raw` is its JSON text as sent, `text` the unescaped string
+    // for Kind::string (see Scanner) and `integer` the value for Kind::integer.
+    void value(Kind kind, std::string_view raw, std::string_view text = {}, std::int64_t integer = 0) {
         if (stack_.empty()) {
             top_error = "the body is " + std::string(kind_name(kind)) + ", expected a JSON object";
             return;
         }
         const Edge* e = edge();
+        if (e && e->field == Field::updated) {  // the last duplicate wins, as in nlohmann; null reads as absent
+            auto& slot = ev_.updated_fields[e->slot];
+            if (kind == Kind::null)
+                slot.reset();
+            else
+                slot = std::string(raw);
+            return;
+        }
         if (!e || kind == Kind::null) return;  // null reads as absent
+        if (e->update_only) return;            // a scalar where an object belongs: nothing to digest
         if (e->field == Field::none) return wrong(*e, kind, "an object");
         bool wants_int = e->field == Field::pr_id || e->field == Field::comment_id;
         if (wants_int != (kind == Kind::integer) || (!wants_int && kind != Kind::string))
@@ -90,14 +164,16 @@ public:
             case Field::comment_id: ev_.comment_id = integer; break;
             case Field::actor_uuid: ev_.actor_uuid = std::string(text); break;
             case Field::actor_account_id: ev_.actor_account_id = std::string(text); break;
-            case Field::none: break;
+            case Field::none:
+            case Field::updated: break;
         }
     }
     // Whether the value about to be reported is a string field the intake
     // stores, so that the scanner unescapes it (the only strings it copies).
     bool wants_string() const {
         const Edge* e = edge();
-        return e && e->field != Field::none && e->field != Field::pr_id && e->field != Field::comment_id;
+        return e && e->field != Field::none && e->field != Field::pr_id && e->field != Field::comment_id &&
+               e->field != Field::updated;
     }
     void start(Kind kind) {  // an object or array begins
         Node child = container(kind);
@@ -113,7 +189,7 @@ private:
         Node parent = stack_.back();
         if (parent == kOther || parent == kArray) return nullptr;
         for (const auto& e : kEdges)
-            if (e.parent == parent && e.key == key_) return &e;
+            if (e.parent == parent && e.key == key_) return e.update_only && !updates_ ? nullptr : &e;
         return nullptr;
     }
 
@@ -135,6 +211,10 @@ private:
         }
         const Edge* e = edge();
         if (!e) return kOther;
+        if (e->update_only) {
+            if (e->field == Field::updated) ev_.updated_fields[e->slot].reset();  // not a scalar: left out
+            return e->field == Field::none && kind == Kind::object ? e->child : kOther;
+        }
         if (e->field != Field::none) {
             wrong(*e, kind, e->field == Field::pr_id || e->field == Field::comment_id ? "an integer" : "a string");
             return kOther;
@@ -147,6 +227,7 @@ private:
     }
 
     Event& ev_;
+    bool updates_;
     std::vector<Node> stack_;
     std::string_view key_;
 };
@@ -172,6 +253,8 @@ public:
             // A value starts here.
             ws();
             if (p_ == e_) return fail();
+            const char* start = p_;
+            auto raw = [this, start] { return std::string_view(start, static_cast<std::size_t>(p_ - start)); };
             switch (*p_) {
                 case '{':
                     ++p_;
@@ -200,20 +283,20 @@ public:
                     ++p_;
                     bool keep = x_.wants_string();
                     if (!string(keep)) return fail();
-                    x_.value(Kind::string, keep ? std::string_view(buf_) : std::string_view{});
+                    x_.value(Kind::string, raw(), keep ? std::string_view(buf_) : std::string_view{});
                     break;
                 }
                 case 't':
                     if (!literal("true")) return fail();
-                    x_.value(Kind::boolean);
+                    x_.value(Kind::boolean, raw());
                     break;
                 case 'f':
                     if (!literal("false")) return fail();
-                    x_.value(Kind::boolean);
+                    x_.value(Kind::boolean, raw());
                     break;
                 case 'n':
                     if (!literal("null")) return fail();
-                    x_.value(Kind::null);
+                    x_.value(Kind::null, raw());
                     break;
                 default:
                     if (!number()) return fail();
@@ -403,6 +486,7 @@ private:
     // fits int64 (or uint64: out of range), else as a float, as nlohmann does.
     bool number() {
         const char* start = p_;
+        auto raw = [this, start] { return std::string_view(start, static_cast<std::size_t>(p_ - start)); };
         bool negative = *p_ == '-';
         if (negative) ++p_;
         auto digit = [this] { return p_ != e_ && *p_ >= '0' && *p_ <= '9'; };
@@ -433,13 +517,13 @@ private:
             if (ec == std::errc() && end == int_end) {
                 constexpr auto kMax = static_cast<std::uint64_t>(INT64_MAX);
                 if (!negative && magnitude > kMax) {
-                    x_.value(Kind::out_of_range);
+                    x_.value(Kind::out_of_range, raw());
                     return true;
                 }
                 if (!negative || magnitude <= kMax + 1) {
                     std::int64_t v = negative ? (magnitude == kMax + 1 ? INT64_MIN : -static_cast<std::int64_t>(magnitude))
                                               : static_cast<std::int64_t>(magnitude);
-                    x_.value(Kind::integer, {}, v);
+                    x_.value(Kind::integer, raw(), {}, v);
                     return true;
                 }
             }
@@ -452,7 +536,7 @@ private:
             p_ = start;
             return false;
         }
-        x_.value(Kind::number);
+        x_.value(Kind::number, raw());
         return true;
     }
 
@@ -495,6 +579,7 @@ private:
 
 bool Event::is_pull_request() const { return event_key.starts_with(kPullRequestPrefix); }
 bool Event::is_comment() const { return event_key.starts_with(kCommentPrefix); }
+bool Event::is_update() const { return event_key == kUpdated; }
 
 bool is_valid_event_key(std::string_view key) {
     if (key.empty() || key.size() > kMaxEventKeyLength || key.find(':') == std::string_view::npos) return false;
@@ -516,7 +601,7 @@ Decoded decode(std::string_view event_key, std::string_view body) {
     // A scan rather than a DOM: payloads carry kilobytes of links and nested
     // repositories the intake never reads, and building (or even copying) them
     // would dominate the cost of a delivery.
-    Extractor x(out.event);
+    Extractor x(out.event, out.event.is_update());
     if (auto at = Scanner(body, x).run()) {
         out.error = "the body is not valid JSON (error at byte " + std::to_string(*at) + ")";
     } else if (!x.top_error.empty()) {
@@ -553,7 +638,30 @@ std::string dedup_key(const Event& event, std::string_view body) {
     std::string key = event.event_key + "|" + *event.repository + "|" + std::to_string(*event.pr_id) + "|" +
                       *event.source_commit;
     if (event.is_comment()) key += "|" + std::to_string(*event.comment_id);
+    if (event.is_update()) {
+        // Length-prefixed, so that no two different sets of values serialize alike.
+        std::string fields;
+        for (const auto& f : event.updated_fields) {
+            if (f)
+                fields += std::to_string(f->size()) + ":" + *f + ";";
+            else
+                fields += "-;";
+        }
+        key += "|fields:" + sha256_hex(fields);
+    }
     return key;
+}
+
+std::string missing_routing_field(const Event& event) {
+    if (!event.is_pull_request() || event.event_key == kPullRequestPush) return "";
+    const char* what = nullptr;
+    if (!event.repository)
+        what = "has no repository.full_name";
+    else if (event.repository->find('/') == std::string::npos)
+        what = "has a repository.full_name that is not of the form workspace/slug";
+    else if (!event.pr_id)
+        what = "has no pullrequest.id";
+    return what ? "the " + event.event_key + " payload " + what : "";
 }
 
 }  // namespace bbreview::webhook

@@ -296,6 +296,16 @@ struct Intake::Impl {
             log(LogLevel::warning, "delivery " + request_id + " (" + key + ") refused: " + d.error);
             return respond(ServerResponse::text(400, d.error));
         }
+        // Refused here rather than stored: the dispatcher could only drop it
+        // later, and a 4xx is not retried (reference §7.3), so nothing is lost.
+        if (std::string missing = missing_routing_field(d.event); !missing.empty()) {
+            malformed.fetch_add(1, std::memory_order_relaxed);
+            log(LogLevel::warning, "delivery " + request_id + " (hook " + hook_id + ") refused: " + missing);
+            return respond(ServerResponse::text(
+                400, missing + "; Bitbucket sends the repository and the pull request with every pull request "
+                               "event, so check that the sender is a Bitbucket webhook and sends the event's "
+                               "payload unchanged"));
+        }
 
         InboxRow row;
         row.request_uuid = std::move(request_uuid);

@@ -220,6 +220,73 @@ def test_malformed_json_is_400_with_a_clear_message(client, db):
     assert rows(db) == []
 
 
+def updated_payload(*, title: str = "Greeting", draft: bool = True, updated_on: str = "2026-01-05T10:00:00+00:00",
+                    commit: str = "d3022fc0ca3d") -> bytes:
+    """A pullrequest:updated body shaped like reference §7.4, on ``commit``."""
+    return json.dumps({
+        "actor": {"type": "user", "uuid": "{a54f}", "account_id": "557058:emma"},
+        "repository": {"type": "repository", "full_name": "ws/repo"},
+        "pullrequest": {"type": "pullrequest", "id": 1, "title": title, "description": "", "state": "OPEN",
+                        "draft": draft, "updated_on": updated_on,
+                        "source": {"branch": {"name": "f"}, "commit": {"hash": commit}},
+                        "destination": {"branch": {"name": "main"}, "commit": {"hash": "ce5965ddd289"}}},
+    }).encode()
+
+
+def test_each_update_of_a_pull_request_on_one_commit_is_queued_once(intake, client, db):
+    # Reference §7.4: pullrequest:updated fires for draft toggles and title edits too, on the same commit.
+    updates = [
+        updated_payload(draft=True, updated_on="2026-01-05T10:00:00+00:00"),
+        updated_payload(title="Greeting v2", draft=True, updated_on="2026-01-05T10:01:00+00:00"),
+        updated_payload(title="Greeting v2", draft=False, updated_on="2026-01-05T10:02:00+00:00"),
+    ]
+    for i, body in enumerate(updates):
+        status, answer = client.post(body, headers(body, event="pullrequest:updated", request_uuid=f"{{u-{i}}}"))
+        assert (status, json.loads(answer)["status"]) == (200, "queued"), i
+    ready = updates[-1]
+    # A retry of the last one, the same update from a second hook, and the same update re-serialized.
+    retry = client.post(ready, headers(ready, event="pullrequest:updated", request_uuid="{u-2}"))
+    other_hook = client.post(ready, headers(ready, event="pullrequest:updated", request_uuid="{u-other-hook}"))
+    pretty = json.dumps(json.loads(ready), indent=2).encode()
+    reformatted = client.post(pretty, headers(pretty, event="pullrequest:updated", request_uuid="{u-pretty}"))
+    assert [json.loads(a)["status"] for _, a in (retry, other_hook, reformatted)] == ["duplicate"] * 3
+    stored = rows(db, "event_key = 'pullrequest:updated'")
+    assert [r[0] for r in stored] == ["{u-0}", "{u-1}", "{u-2}"]
+    assert len({r[1] for r in stored}) == 3
+    assert all(r[1].startswith("pullrequest:updated|ws/repo|1|d3022fc0ca3d|fields:") for r in stored)
+    # Other pull request events keep their key: the title does not enter it.
+    assert decode_event("pullrequest:created", updates[1])["dedup_key"] == "pullrequest:created|ws/repo|1|d3022fc0ca3d"
+
+
+@pytest.mark.parametrize(("event", "body", "missing"), [
+    ("pullrequest:created", b"{}", "repository.full_name"),
+    ("pullrequest:updated",
+     json.dumps({"repository": {"full_name": "ws/repo"}, "pullrequest": {"title": "t"}}).encode(), "pullrequest.id"),
+    ("pullrequest:comment_created",
+     json.dumps({"repository": {"name": "repo"}, "pullrequest": {"id": 1}, "comment": {"id": 2}}).encode(),
+     "repository.full_name"),
+])
+def test_a_pull_request_event_without_repository_or_id_is_400_and_logged(client, db, caplog, event, body, missing):
+    caplog.set_level(logging.INFO, logger="bbreview.service.intake")
+    status, answer = client.post(body, headers(body, event=event))
+    assert status == 400
+    assert f"the {event} payload has no {missing}".encode() in answer
+    assert rows(db) == []
+    deadline = time.monotonic() + 10
+    while not any(f"has no {missing}" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, "no log line names the missing field"
+        time.sleep(0.02)
+    [line] = [r for r in caplog.records if f"has no {missing}" in r.getMessage()]
+    assert line.levelno == logging.WARNING and "{r-1}" in line.getMessage()
+
+
+def test_events_that_name_no_pull_request_are_still_accepted(client, db):
+    # repo:push has no pullrequest (reference §7.4); pullrequest:push's shape is undocumented there.
+    for i, event in enumerate(("repo:push", "pullrequest:push")):
+        assert client.post(b"{}", headers(b"{}", event=event, request_uuid=f"{{p-{i}}}"))[0] == 200
+    assert len(rows(db)) == 2
+
+
 def test_missing_event_key_is_400(client, db):
     body = payload()
     h = headers(body)

@@ -145,6 +145,26 @@ void expect_same_verdict_as_nlohmann(const std::string& body) {
     EXPECT_EQ(d.event.comment_id, num({"comment", "id"})) << body;
     EXPECT_EQ(d.event.actor_uuid, str({"actor", "uuid"})) << body;
     EXPECT_EQ(d.event.actor_account_id, str({"actor", "account_id"})) << body;
+    // pullrequest:updated also keeps the text of each kUpdatedFields scalar,
+    // which must read back as nlohmann's value, and never adds an error.
+    auto u = decode("pullrequest:updated", body);
+    EXPECT_EQ(u.ok(), d.ok()) << u.error << " / " << d.error << ": " << body;
+    for (std::size_t i = 0; i < kUpdatedFields.size(); ++i) {
+        std::vector<std::string> parts;
+        std::string name(kUpdatedFields[i]);
+        for (std::size_t from = 0, dot = 0; dot != std::string::npos; from = dot + 1) {
+            dot = name.find('.', from);
+            parts.push_back(name.substr(from, dot == std::string::npos ? std::string::npos : dot - from));
+        }
+        const nlohmann::json* j = &doc;
+        for (const auto& k : parts) j = j && j->is_object() && j->contains(k) ? &(*j)[k] : nullptr;
+        bool scalar = j && !j->is_null() && !j->is_object() && !j->is_array();
+        const auto& kept = u.event.updated_fields[i];
+        ASSERT_EQ(kept.has_value(), scalar) << name << ": " << body;
+        if (scalar) {
+            EXPECT_EQ(nlohmann::json::parse(*kept), *j) << name << ": " << body;
+        }
+    }
 }
 
 TEST(EventScanner, AcceptsExactlyTheBodiesNlohmannAccepts) {
@@ -190,9 +210,9 @@ TEST(EventScanner, SurvivesDeepNestingWithoutRecursion) {
 }
 
 TEST(DedupKey, CombinesEventRepositoryPullRequestAndSourceCommit) {
-    auto d = decode("pullrequest:updated", kCommentCreated);
+    auto d = decode("pullrequest:created", kCommentCreated);
     ASSERT_TRUE(d.ok());
-    EXPECT_EQ(dedup_key(d.event, kCommentCreated), "pullrequest:updated|ws/repo|1|d3022fc0ca3d");
+    EXPECT_EQ(dedup_key(d.event, kCommentCreated), "pullrequest:created|ws/repo|1|d3022fc0ca3d");
 }
 
 TEST(DedupKey, AddsTheCommentIdForCommentEvents) {
@@ -226,6 +246,118 @@ TEST(DedupKey, FallsBackToTheBodyHashWhenAPullRequestFieldIsMissing) {
     std::string no_commit = R"({"repository":{"full_name":"ws/repo"},"pullrequest":{"id":1}})";
     auto d = decode("pullrequest:created", no_commit);
     EXPECT_EQ(dedup_key(d.event, no_commit), "pullrequest:created|sha256:" + sha256_hex(no_commit));
+}
+
+// A pullrequest:updated payload (reference §7.4) on commit d3022fc0ca3d.
+std::string updated(const std::string& title = "Greeting", bool draft = true, const std::string& updated_on = "t1",
+                    const std::string& description = "first", const std::string& destination = "main",
+                    const std::string& state = "OPEN", const std::string& destination_commit = "ce5965ddd289") {
+    nlohmann::json body = {
+        {"actor", {{"uuid", "{a}"}}},
+        {"repository", {{"full_name", "ws/repo"}}},
+        {"pullrequest",
+         {{"id", 1},
+          {"title", title},
+          {"description", description},
+          {"draft", draft},
+          {"state", state},
+          {"updated_on", updated_on},
+          {"source", {{"branch", {{"name", "f"}}}, {"commit", {{"hash", "d3022fc0ca3d"}}}}},
+          {"destination", {{"branch", {{"name", destination}}}, {"commit", {{"hash", destination_commit}}}}}}},
+    };
+    return body.dump();
+}
+
+std::string updated_key(const std::string& body) {
+    auto d = decode("pullrequest:updated", body);
+    EXPECT_TRUE(d.ok()) << d.error;
+    return dedup_key(d.event, body);
+}
+
+TEST(DedupKey, TellsApartUpdatesOfAPullRequestOnTheSameCommit) {
+    // The audit's scenario: a draft, then a title edit, then marked ready, on one commit.
+    std::string draft = updated("Greeting", true, "t1");
+    std::string edited = updated("Greeting v2", true, "t2");
+    std::string ready = updated("Greeting v2", false, "t3");
+    EXPECT_NE(updated_key(draft), updated_key(edited));
+    EXPECT_NE(updated_key(edited), updated_key(ready));
+    EXPECT_NE(updated_key(draft), updated_key(ready));
+    EXPECT_TRUE(updated_key(ready).starts_with("pullrequest:updated|ws/repo|1|d3022fc0ca3d|fields:"))
+        << updated_key(ready);
+}
+
+TEST(DedupKey, DigestsEveryFieldAnUpdateCanChange) {
+    const std::string base = updated_key(updated());
+    EXPECT_NE(updated_key(updated("Other title")), base);
+    EXPECT_NE(updated_key(updated("Greeting", false)), base);
+    EXPECT_NE(updated_key(updated("Greeting", true, "t9")), base);
+    EXPECT_NE(updated_key(updated("Greeting", true, "t1", "second")), base);
+    EXPECT_NE(updated_key(updated("Greeting", true, "t1", "first", "release")), base);
+    EXPECT_NE(updated_key(updated("Greeting", true, "t1", "first", "main", "DECLINED")), base);
+    EXPECT_NE(updated_key(updated("Greeting", true, "t1", "first", "main", "OPEN", "0123456789ab")), base);
+    // An absent field differs from an empty one.
+    std::string no_description = R"({"repository":{"full_name":"ws/repo"},"pullrequest":{"id":1,)"
+                                 R"("source":{"commit":{"hash":"d3022fc0ca3d"}}}})";
+    std::string empty_description = R"({"repository":{"full_name":"ws/repo"},"pullrequest":{"id":1,"description":"",)"
+                                    R"("source":{"commit":{"hash":"d3022fc0ca3d"}}}})";
+    EXPECT_NE(updated_key(no_description), updated_key(empty_description));
+}
+
+TEST(DedupKey, IsTheSameForTheSameUpdateFromAnotherHookWhateverTheFormatting) {
+    std::string a = updated("Greeting v2", false, "t3");
+    auto doc = nlohmann::json::parse(a);
+    std::string pretty = doc.dump(2);
+    // Another key order and spacing, same values.
+    std::string reordered =
+        R"({ "pullrequest": { "updated_on": "t3", "state": "OPEN", "draft": false,
+             "destination": { "commit": { "hash": "ce5965ddd289" }, "branch": { "name": "main" } },
+             "source": { "commit": { "hash": "d3022fc0ca3d" } },
+             "description": "first", "title": "Greeting v2", "id": 1 },
+           "repository": { "full_name": "ws/repo" } })";
+    EXPECT_EQ(updated_key(a), updated_key(pretty));
+    EXPECT_EQ(updated_key(a), updated_key(reordered));
+}
+
+TEST(DedupKey, KeepsTheKeysOfOtherPullRequestEventsFreeOfTheUpdatedFields) {
+    std::string a = updated("Greeting", true), b = updated("Other", false, "t2");
+    auto key = [](const std::string& body) { return dedup_key(decode("pullrequest:created", body).event, body); };
+    EXPECT_EQ(key(a), "pullrequest:created|ws/repo|1|d3022fc0ca3d");
+    EXPECT_EQ(key(a), key(b));
+    auto d = decode("pullrequest:created", a);
+    for (const auto& f : d.event.updated_fields) EXPECT_FALSE(f);
+}
+
+TEST(EventDecoder, NeverRefusesAnUpdateForTheTypeOfAFieldItOnlyDigests) {
+    std::string odd = R"({"repository":{"full_name":"ws/repo"},"pullrequest":{"id":1,"title":{"t":1},)"
+                      R"("draft":"yes","destination":"main","description":null}})";
+    auto d = decode("pullrequest:updated", odd);
+    ASSERT_TRUE(d.ok()) << d.error;
+    EXPECT_FALSE(d.event.updated_fields[0]);  // title: an object
+    EXPECT_EQ(d.event.updated_fields[2], "\"yes\"");
+    EXPECT_FALSE(d.event.updated_fields[1]);  // description: null
+    EXPECT_FALSE(d.event.updated_fields[4]);  // destination: a string
+}
+
+TEST(RoutingFields, NameWhatAPullRequestEventLacks) {
+    auto missing = [](const std::string& key, const std::string& body) {
+        auto d = decode(key, body);
+        EXPECT_TRUE(d.ok()) << d.error;
+        return missing_routing_field(d.event);
+    };
+    EXPECT_EQ(missing("pullrequest:created", "{}"), "the pullrequest:created payload has no repository.full_name");
+    EXPECT_EQ(missing("pullrequest:updated", R"({"repository":{"full_name":"ws/repo"},"pullrequest":{}})"),
+              "the pullrequest:updated payload has no pullrequest.id");
+    EXPECT_EQ(missing("pullrequest:comment_created", R"({"repository":{"full_name":"repo"},"pullrequest":{"id":1}})"),
+              "the pullrequest:comment_created payload has a repository.full_name that is not of the form "
+              "workspace/slug");
+    EXPECT_EQ(missing("pullrequest:fulfilled", R"({"repository":{"full_name":"ws/repo"},"pullrequest":{"id":1}})"), "");
+}
+
+TEST(RoutingFields, AreNotRequiredOfOtherEventsNorOfPullRequestPush) {
+    EXPECT_EQ(missing_routing_field(decode("repo:push", kPush).event), "");
+    EXPECT_EQ(missing_routing_field(decode("issue:created", "{}").event), "");
+    // Its payload shape is undocumented (reference §7.4).
+    EXPECT_EQ(missing_routing_field(decode("pullrequest:push", "{}").event), "");
 }
 
 TEST(Sha256, MatchesTheKnownDigestOfTheEmptyString) {

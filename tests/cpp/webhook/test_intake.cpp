@@ -145,6 +145,63 @@ TEST(Intake, RefusesMalformedJsonWith400AndAClearMessage) {
     EXPECT_EQ(db.count(), 0);
 }
 
+ServerRequest event(const std::string& key, const std::string& body, const std::string& uuid) {
+    auto r = delivery(body, uuid);
+    r.headers[1].second = key;
+    return r;
+}
+
+TEST(Intake, RefusesAPullRequestEventThatNamesNoRepositoryOrPullRequest) {
+    TempDb db;
+    Intake intake(options(db));
+    auto empty = call(intake, event("pullrequest:created", "{}", "{req-1}"));
+    EXPECT_EQ(empty.status, 400);
+    EXPECT_NE(empty.body.find("the pullrequest:created payload has no repository.full_name"), std::string::npos)
+        << empty.body;
+    auto no_id = call(intake, event("pullrequest:comment_created",
+                                    R"({"repository":{"full_name":"ws/repo"},"pullrequest":{"title":"t"}})", "{req-2}"));
+    EXPECT_EQ(no_id.status, 400);
+    EXPECT_NE(no_id.body.find("has no pullrequest.id"), std::string::npos) << no_id.body;
+    EXPECT_EQ(db.count(), 0);
+    EXPECT_EQ(intake.stats().malformed, 2u);
+    auto records = intake.take_log(0ms);
+    ASSERT_EQ(records.size(), 2u);
+    EXPECT_EQ(records[0].level, LogLevel::warning);
+    EXPECT_NE(records[0].message.find("delivery {req-1} (hook hook-1) refused: the pullrequest:created payload has no "
+                                      "repository.full_name"),
+              std::string::npos)
+        << records[0].message;
+}
+
+TEST(Intake, QueuesEventsThatNeedNoPullRequest) {
+    TempDb db;
+    Intake intake(options(db));
+    EXPECT_EQ(call(intake, event("repo:push", "{}", "{req-1}")).status, 200);
+    EXPECT_EQ(call(intake, event("pullrequest:push", "{}", "{req-2}")).status, 200);
+    EXPECT_EQ(db.count(), 2);
+}
+
+TEST(Intake, QueuesEveryUpdateOfAPullRequestOnOneCommitAndEachOnce) {
+    TempDb db;
+    Intake intake(options(db));
+    auto body = [](const char* title, bool draft, const char* updated_on) {
+        return std::string(R"({"repository":{"full_name":"ws/repo"},"pullrequest":{"id":3,"title":")") + title +
+               R"(","draft":)" + (draft ? "true" : "false") + R"(,"updated_on":")" + updated_on +
+               R"(","source":{"commit":{"hash":"abc123"}}}})";
+    };
+    std::string draft = body("Greeting", true, "t1"), edited = body("Greeting v2", true, "t2"),
+                ready = body("Greeting v2", false, "t3");
+    for (const auto& [b, uuid] : {std::pair{draft, "{u-1}"}, {edited, "{u-2}"}, {ready, "{u-3}"}}) {
+        auto r = call(intake, event("pullrequest:updated", b, uuid));
+        EXPECT_EQ(r.status, 200);
+        EXPECT_NE(r.body.find("queued"), std::string::npos) << uuid << ": " << r.body;
+    }
+    // A retry (same X-Request-UUID), and the same update from a second hook.
+    EXPECT_EQ(call(intake, event("pullrequest:updated", ready, "{u-3}")).body, R"({"status":"duplicate"})");
+    EXPECT_EQ(call(intake, event("pullrequest:updated", ready, "{u-other-hook}")).body, R"({"status":"duplicate"})");
+    EXPECT_EQ(db.count("event_key = 'pullrequest:updated'"), 3);
+}
+
 TEST(Intake, AnswersOtherPathsWith404AndOtherMethodsWith405) {
     TempDb db;
     Intake intake(options(db));
