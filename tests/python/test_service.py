@@ -11,6 +11,8 @@ import urllib.request
 
 import pytest
 
+# The native intake must be built: without it these tests fail (ImportError), never skip.
+import bbreview.service.intake  # noqa: F401
 from bbreview.bitbucket import Client
 from bbreview.review import ReviewConfig
 from bbreview.review.render import parse_markers
@@ -19,8 +21,6 @@ from bbreview.service.config import ServiceConfig
 from bbreview.service.events import HANDLED_EVENTS
 from bbreview.service.worker import LLM_SETUP_HELP
 from bbreview.testing import BOT_SCOPES, FakeBitbucket, FakeLLM
-
-pytest.importorskip("bbreview.service.intake")
 
 SECRET = "s3cr3t-for-tests-only"
 BASE = {"app.py": "import os\n\n\ndef greet(name):\n    return 'Hello, ' + name\n"}
@@ -41,8 +41,10 @@ def wait_for(predicate, timeout=30.0, what="a condition"):
 
 
 class Env:
-    def __init__(self, bb: FakeBitbucket, tmp_path, *, llm=None, defaults=None, workers=2) -> None:
+    def __init__(self, bb: FakeBitbucket, tmp_path, *, llm=None, defaults=None, workers=2,
+                 budget_per_hour: float = 1000.0) -> None:
         self.bb = bb
+        self.budget_per_hour = budget_per_hour
         self.bot = bb.add_user("review-bot", "Review Bot", email="bot@example.com")
         self.dev = bb.add_user("dev", "Dev Eloper", email="dev@example.com")
         ws = bb.add_workspace("acme", "Acme", owners=[self.bot])
@@ -64,7 +66,7 @@ class Env:
 
     def make_client(self) -> Client:
         return Client(email=self.bot.email, token=self.token.token, base_url=self.bb.base_url, backoff=0.01,
-                      rate_limit_backoff=0.05)
+                      rate_limit_backoff=0.05, budget_per_hour=self.budget_per_hour)
 
     def open_pr(self, **kw):
         return self.bb.create_pull_request(self.repo, "feature", title=kw.pop("title", "Greeting"), author=self.dev, **kw)
@@ -194,6 +196,70 @@ def test_a_new_commit_is_reviewed_incrementally_and_fixed_comments_resolved(env)
     assert len([c for c in env.bot_comments(pr) if ("summary", []) in parse_markers(c["content"]["raw"])]) == 1
 
 
+def fingerprints(comments):
+    return [args[0] for c in comments for kind, args in parse_markers(c["content"]["raw"]) if kind == "finding"]
+
+
+def test_a_draft_edited_then_marked_ready_on_one_commit_is_reviewed(env):
+    # Reference §7.4: pullrequest:updated fires for title edits and draft toggles, on the same commit.
+    pr = env.open_pr(draft=True)
+    env.idle()
+    assert env.bot_comments(pr) == []  # drafts are not reviewed automatically
+    model = env.bb.pull_request(env.repo, pr.id)
+    env.bb.update_pull_request(model, env.dev, title="Greeting v2")
+    env.idle()
+    env.bb.update_pull_request(model, env.dev, draft=False)
+    env.reviewed(pr)
+    env.idle()
+    updates = [o for o in env.store.delivery_outcomes(repository="acme/app", limit=50)
+               if o.event_key == "pullrequest:updated"]
+    assert len(updates) == 2 and all(o.jobs for o in updates)
+    assert len(fingerprints(env.bot_comments(pr))) == 2
+
+
+def test_full_review_reviews_everything_without_duplicating_open_comments(env):
+    pr = env.open_pr()
+    env.reviewed(pr)
+    env.idle()
+    before = [c for c in env.bot_comments(pr) if c.get("inline")]
+    assert len(before) == 2
+    # A person resolves one finding's comment, although the problem is still in the code.
+    resolved = next(c for c in before if c["inline"]["to"] == 5)
+    model = env.bb.pull_request(env.repo, pr.id)
+    env.bb.resolve_comment(model.comments[resolved["id"]], env.dev)
+    text = env.reply_to(env.ask(pr, "full review"), pr)
+    assert text.startswith("Done: I reviewed the whole pull request again.")
+    env.idle()
+    after = [c for c in env.bot_comments(pr) if c.get("inline")]
+    open_fps = fingerprints(c for c in after if not c.get("resolution"))
+    # Each finding has exactly one open comment: the open one was not posted twice,
+    # and the resolved one, still in the code, was posted again.
+    assert sorted(open_fps) == sorted(fingerprints(before))
+    assert len(after) == 3 and {c["id"] for c in before} < {c["id"] for c in after}
+    # A second full review changes nothing.
+    env.reply_to(env.ask(pr, "full review"), pr)
+    env.idle()
+    assert len([c for c in env.bot_comments(pr) if c.get("inline")]) == 3
+
+
+def test_publish_errors_are_recorded_for_the_console(env):
+    env.bb.fail_next(1, 403, method="POST", path=r"/pullrequests/\d+/comments$")
+    env.bb.fail_next(1, 403, method="PUT", path=r"/reports/")
+    pr = env.open_pr()
+    summary = env.reviewed(pr)
+    env.idle()
+    assert "failed" in summary["content"]["raw"]  # the summary says so too
+    errors = [e for e in env.store.recent_events("acme/app") if e.kind == "publish_error"]
+    assert len(errors) == 2, [e.message for e in env.store.recent_events("acme/app")]
+    assert {e.status for e in errors} == {403}
+    assert all(e.level == "error" and e.pr_id == pr.id and e.repository == "acme/app" for e in errors)
+    messages = sorted(e.message for e in errors)
+    assert messages[0].startswith(f"publishing the review of acme/app#{pr.id} at ")
+    assert "Code Insights report failed: 403" in messages[0]
+    assert "inline comment on app.py:" in messages[1] and "failed: 403" in messages[1]
+    assert all("bbreview token verify" in m for m in messages)
+
+
 def test_resolve_command_resolves_every_bot_comment(env):
     pr = env.open_pr()
     env.reviewed(pr)
@@ -220,8 +286,11 @@ def test_a_description_that_says_ignore_turns_off_automatic_reviews(env):
 
 
 def test_an_invalid_configuration_gets_an_error_comment(env):
-    env.bb.commit(env.repo, "feature", {".bbreview.yaml": "reviews:\n  max_comments: lots\n"}, message="cfg",
-                  author=env.dev, notify=False)
+    # The destination branch's copy is the one in force (a pull request cannot change its own
+    # configuration), so the invalid file is on main too.
+    for branch in ("main", "feature"):
+        env.bb.commit(env.repo, branch, {".bbreview.yaml": "reviews:\n  max_comments: lots\n"}, message="cfg",
+                      author=env.dev, notify=False)
     pr = env.open_pr()
 
     def error_comment():
@@ -231,17 +300,51 @@ def test_an_invalid_configuration_gets_an_error_comment(env):
     assert "reviews.max_comments" in c["content"]["raw"] and ".bbreview.yaml:2" in c["content"]["raw"]
 
 
-def test_rate_limits_and_server_errors_are_retried_without_starving_other_prs(env):
+def test_rate_limits_and_server_errors_are_retried_without_starving_other_prs(tmp_path):
+    # After a 429 the client treats the token's hourly budget as spent (§5) and waits for it to
+    # refill; a large budget keeps that wait short, so the test measures the job-level backoff.
+    with FakeBitbucket(seed=5) as bb:
+        env = Env(bb, tmp_path, budget_per_hour=36_000)
+        try:
+            _retried_without_starving(env)
+        finally:
+            env.service.stop()
+
+
+def _retried_without_starving(env):
     env.bb.commit(env.repo, "other", {"b.py": "x = eval(input())\n"}, message="other", author=env.dev, notify=False)
-    env.bb.fail_next(3, 429, method="POST")
-    env.bb.fail_next(2, 500, method="GET")
+    # Two 429s, which the client's own retries absorb, and more 5xx on the first PR than the
+    # client retries (max_retries=3, so 4 tries a call): its review job fails twice and is
+    # retried with backoff.
+    env.bb.fail_next(2, 429, method="POST")
+    first_id = env.repo.next_pr_id
+    env.bb.fail_next(8, 500, method="GET", path=rf"/pullrequests/{first_id}(/|$)")
     first = env.open_pr()
+    assert first.id == first_id
+    key = f"acme/app#{first.id}"
+
+    def first_failed():
+        env.service.dispatch_once()
+        return [j for j in env.store.jobs(pr_key=key) if j.kind == "review" and j.last_error]
+
+    [job] = wait_for(first_failed, 30, "the first PR's review to fail")
+    assert job.state in ("queued", "leased")  # backing off, not dead
     second = env.bb.create_pull_request(env.repo, "other", title="Other", author=env.dev)
-    env.reviewed(first, timeout=60)
     env.reviewed(second, timeout=60)
+    # Read from the store, not the API: the test's own calls on the first PR would meet its faults.
+    wait_for(lambda: env.store.job(job.id).state == "done", 60, "the first PR's review to be retried and finish")
     env.idle(60)
-    counts = env.store.counts_by_state()
-    assert counts.get("dead", 0) == 0
+    [first_job] = [j for j in env.store.jobs(pr_key=key) if j.kind == "review"]
+    [second_job] = [j for j in env.store.jobs(pr_key=f"acme/app#{second.id}") if j.kind == "review"]
+    assert first_job.state == second_job.state == "done"
+    assert first_job.attempts == 3 and second_job.attempts == 1
+    # The PR opened while the first one was backing off was not held up behind it.
+    assert second_job.finished_at < first_job.finished_at
+    failures = [e for e in env.store.recent_events("acme/app") if e.pr_id == first.id and e.kind == "bitbucket_error"]
+    assert [e.status for e in failures] == [500, 500]
+    assert env.store.counts_by_state().get("dead", 0) == 0
+    assert env.service.client.budget.rate_limited == 2  # the 429s were met, and absorbed
+    assert len([c for c in env.bot_comments(first) if c.get("inline")]) == 2  # nothing posted twice
 
 
 def test_health_and_metrics(env):

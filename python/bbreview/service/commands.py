@@ -19,7 +19,9 @@ __all__ = ["COMMANDS", "Command", "parse_command", "help_text", "description_dis
 #: Command -> what it does (the ``help`` reply lists these in order).
 COMMANDS: dict[str, str] = {
     "review": "review the commits pushed since the last review",
-    "full review": "review the whole pull request again, ignoring what was already posted",
+    "full review": "review the whole pull request again, not only the new commits; a finding whose comment is "
+                   "still open is not posted twice, and one whose comment was resolved but is still in the code "
+                   "is posted again",
     "pause": "stop automatic reviews on this pull request",
     "resume": "restart automatic reviews on this pull request",
     "resolve": "resolve all of the bot's comments",

@@ -10,6 +10,7 @@ what was already posted and posts nothing twice.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from bbreview.errors import BitbucketError, ConfigError, LLMError, NotFound
 from bbreview.review import BitbucketPublisher, PullRequest, Reviewer, load_change_config
 from bbreview.review.config import ReviewConfig
 from bbreview.review.publisher import read_bot_comments
+from bbreview.review.render import parse_markers
 from bbreview.review.source import CONFIG_FILE
 from bbreview.service.commands import COMMANDS, description_disables_reviews, help_text, parse_command
 from bbreview.service.events import BotIdentity
@@ -35,6 +37,45 @@ LLM_SETUP_HELP = (
     "  model: gpt-4o-mini\n  api_key_env: OPENAI_API_KEY   # the variable holding the key on the bbreview host\n```\n\n"
     "Commands work without an LLM: mention me with `help` to list them."
 )
+
+
+#: The HTTP status in the publisher's error lines ("inline comment on a.py:3
+#: failed: 403 Forbidden", "Code Insights report failed: 403 ...").
+_PUBLISH_STATUS = re.compile(r"failed: (\d{3})\b")
+
+
+def _publish_hint(status: int | None) -> str:
+    if status in (401, 403):
+        return "; check the token's scopes and the account's access to the repository (`bbreview token verify`)"
+    if status == 429 or (status or 0) >= 500:
+        return "; Bitbucket was busy or rate-limited, and the next review tries again"
+    return ""
+
+
+class _WithoutResolvedFindings:
+    """``client`` as the publisher sees it during a ``full review``.
+
+    The bot's *resolved* finding comments are left out of the pull request's
+    comments, so a finding that is still in the code is posted again; its *open*
+    comments stay visible, so a finding whose comment is open is recognized by
+    its fingerprint and never posted twice. Every other call goes to ``client``.
+    """
+
+    def __init__(self, client: Any, bot_uuid: str) -> None:
+        self._client = client
+        self._bot_uuid = bot_uuid
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def comments(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return [c for c in self._client.comments(*args, **kwargs) if not self._resolved_finding(c)]
+
+    def _resolved_finding(self, c: dict[str, Any]) -> bool:
+        if not c.get("resolution") or c.get("parent") or (c.get("user") or {}).get("uuid") != self._bot_uuid:
+            return False
+        markers = parse_markers((c.get("content") or {}).get("raw") or "")
+        return bool(markers) and markers[-1][0] == "finding"
 
 
 class PermanentError(Exception):
@@ -149,7 +190,15 @@ class JobRunner:
                 raise
             # The last reviewed commit is gone (a force push): review the whole change.
             review = reviewer.review(pr)
-        result = self.publisher.publish(review, pr, full=full)
+        if full:
+            # Everything was reviewed again (since=None); the publisher's own
+            # `full` would also post a second copy beside each open comment.
+            publisher = BitbucketPublisher(_WithoutResolvedFindings(self.client, self.bot.uuid), store=self.store,
+                                           bot={"uuid": self.bot.uuid})
+            result = publisher.publish(review, pr)
+        else:
+            result = self.publisher.publish(review, pr)
+        self._record_publish_errors(pr, head, result.errors)
         now = self.clock()
         self.store.update_pr_state(pr_key, last_reviewed_commit=head, last_review_at=now)
         self.observe(Observations(
@@ -157,6 +206,18 @@ class JobRunner:
             input_tokens=review.usage.input_tokens, output_tokens=review.usage.output_tokens,
         ))
         return str(result)
+
+    def _record_publish_errors(self, pr: PullRequest, head: str, errors: Sequence[str]) -> None:
+        """The publisher carries on past a failed comment or report and lists it in
+        its result; each goes to the events log, so the console's health view shows it."""
+        for error in errors:
+            m = _PUBLISH_STATUS.search(error)
+            status = int(m.group(1)) if m else None
+            self.store.log_event(
+                "publish_error",
+                f"publishing the review of {pr.label} at {head[:12] or 'its head'}: {error}{_publish_hint(status)}",
+                repository=f"{pr.workspace}/{pr.repo}", pr_id=pr.id, level="error", status=status,
+            )
 
     def _closed(self, job: Job) -> str:
         return f"closed ({job.payload.get('state') or 'merged or declined'}); nothing left to do"
