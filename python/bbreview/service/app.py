@@ -278,7 +278,10 @@ class Service:
     def start(self) -> Service:
         from bbreview.service.intake import IntakeServer
 
-        self._connect()
+        if self._explicit_client:
+            self._connect()
+        else:
+            self.refresh_credentials(force=True)  # also a token saved since the service was made
         self.intake = IntakeServer(
             str(self.config.db_path), host=self.config.host, port=self.config.port, path=self.config.path,
             threads=self.config.intake_threads, require_signature=self.config.require_signature,

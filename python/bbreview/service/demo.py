@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from bbreview.errors import Error
+
 __all__ = ["run_demo", "DemoResult"]
 
 _BASE_FILES = {
@@ -121,24 +123,37 @@ def run_demo(out: TextIO | None = None, *, timeout: float = 60.0, keep: bool = F
         say(f"1. FakeBitbucket on {bb.base_url} with repository acme/payments")
 
         # 2. The service, SQLite in a temporary folder.
-        client = Client(email=bot.email, token=token.token, base_url=bb.base_url)
         from bbreview.review.llm import OpenAIProvider
+        from bbreview.service.admin import Admin
 
         provider = OpenAIProvider(llm_server.openai_base_url, "fake-reviewer", api_key=None, timeout=30)
         config = ServiceConfig(data_dir=data_dir, port=0, console_port=0, workers=2, api_url=bb.base_url)
-        service = Service(config, client=client, defaults=ReviewConfig.default(), llm=provider, hook_secrets={},
-                          webhook_secret="", env={}, console=False)
+        env = {"BBREVIEW_SECRET_KEY": secrets.token_hex(32)}  # the key that seals the token and hook secrets
+        service = Service(config, defaults=ReviewConfig.default(), llm=provider, webhook_secret="", env=env,
+                          console=False)
+        # What an administrator does (console, or `bbreview token set`): validate and save the
+        # bot account's token; the service reviews as that account.
+        check = Admin(service.store, config, env=env).save_token(bot.email, token.token)
+        if not check.ok:  # pragma: no cover - the emulator's token is valid
+            raise Error(f"the demo token was refused: {check.error}")
         service.start()
         try:
             say(f"2. bbreview serve: webhooks on {service.url}{config.path}, store {config.db_path}")
             say(f"   LLM: FakeLLM on {llm_server.openai_base_url} (OpenAI protocol, deterministic answers)")
+            user = check.user or {}
+            say(f"   token validated and saved (encrypted): {user.get('display_name')} {user.get('uuid')}, "
+                f"account id {user.get('account_id')}; missing scopes: {len(check.missing) or 'none'}")
 
-            # 3. The webhook, installed through the API with a fresh secret.
-            secret = secrets.token_urlsafe(32)
-            hook = client.create_hook("acme", "payments", f"{service.url}{config.path}", HANDLED_EVENTS,
-                                      secret=secret, description="bbreview")
-            service.intake.set_hook_secret(hook["uuid"].strip("{}"), secret)
-            say(f"3. webhook {hook['uuid']} installed for {', '.join(HANDLED_EVENTS)}")
+            # 3. The webhook, installed through the API with its own secret (console, or
+            #    `bbreview repos install`); the running service loads the secret at once.
+            admin = Admin(service.store, config.with_(public_url=service.url), env=env,
+                          on_change=service._settings_changed)  # noqa: SLF001 - the console's own wiring
+            (installed,) = admin.install(["acme/payments"])
+            if not installed.ok:  # pragma: no cover
+                raise Error(f"the demo could not install its webhook: {installed.error}")
+            client = Client(email=bot.email, token=token.token, base_url=bb.base_url)
+            say(f"3. webhook {installed.hook_uuid} {installed.action} with its own secret, for "
+                f"{', '.join(HANDLED_EVENTS)}")
 
             # 4. A pull request with real problems.
             bb.commit(repo, "feature/export", _FEATURE_FILES, message="Export payments and parse amounts",
