@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import io
 
-import pytest
-
-pytest.importorskip("bbreview.service.intake")
-
-from bbreview.cli import main  # noqa: E402
-from bbreview.service.demo import run_demo  # noqa: E402
+from bbreview.cli import main
+from bbreview.service.demo import run_demo
 
 
 def test_the_demo_reviews_a_pull_request_and_answers_a_question():

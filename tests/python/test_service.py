@@ -441,3 +441,17 @@ def test_an_uninstalled_hooks_secret_is_dropped_on_reload(env):
     env.service._hook_secrets = {}  # the repository was uninstalled
     env.service.reload_secrets()
     assert post() == 401
+
+
+def test_a_review_overtaken_by_a_newer_commit_keeps_its_lines_for_the_next_review(env, monkeypatch):
+    """The head moved while reviewing: only the summary is posted, and the last reviewed commit
+    stays where it was, so the next (incremental) review still covers these lines."""
+    from bbreview.review import publisher
+
+    monkeypatch.setattr(publisher.BitbucketPublisher, "_newer_head", lambda self, pr, review: "f" * 40)
+    pr = env.open_pr()
+    summary = env.reviewed(pr)
+    env.idle()
+    assert "newer commit" in summary["content"]["raw"]
+    assert not [c for c in env.bot_comments(pr) if c.get("inline")]
+    assert env.store.pr_state(f"acme/app#{pr.id}").last_reviewed_commit is None

@@ -200,7 +200,12 @@ class JobRunner:
             result = self.publisher.publish(review, pr)
         self._record_publish_errors(pr, head, result.errors)
         now = self.clock()
-        self.store.update_pr_state(pr_key, last_reviewed_commit=head, last_review_at=now)
+        if result.newer_commit:
+            # A newer commit arrived while reviewing: only the summary was posted, and the
+            # next review (queued by its pullrequest:updated) must still cover this one's lines.
+            self.store.update_pr_state(pr_key, last_review_at=now)
+        else:
+            self.store.update_pr_state(pr_key, last_reviewed_commit=head, last_review_at=now)
         self.observe(Observations(
             review_seconds=(now - received_at) if received_at else None,
             input_tokens=review.usage.input_tokens, output_tokens=review.usage.output_tokens,
