@@ -160,6 +160,46 @@ def test_an_invalid_configuration_gets_an_explaining_comment(world):
     assert "reviews.profile" in c["content"]["raw"] and ".bbreview.yaml:2" in c["content"]["raw"]
 
 
+
+def test_the_error_comment_says_when_the_configuration_is_valid_again(world):
+    for branch in ("main", "feature"):
+        world.bb.commit(world.repo, branch, {".bbreview.yaml": "reviews:\n  profile: loud\n"}, message="cfg",
+                        author=world.dev, notify=False)
+    pr = world.open_pr()
+    client = world.client()
+    change = PullRequest(client, "acme", "app", pr.id)
+    with pytest.raises(ConfigError) as err:
+        load_change_config(change)
+    BitbucketPublisher(client).publish_config_error(change, err.value)
+    # Fixed on main (merged), then the pull request is reviewed again.
+    world.bb.commit(world.repo, "main", {".bbreview.yaml": "reviews:\n  profile: chill\n"}, message="fix cfg",
+                    author=world.dev, notify=False)
+    world.bb.commit(world.repo, "feature", {".bbreview.yaml": "reviews:\n  profile: chill\n"},
+                    message="fix cfg", author=world.dev, notify=False)
+    rv, result = run_review(world, pr)
+    assert result.errors == []
+    errors = [c for c in world.comments(pr, user=world.bot)
+              if ("config-error", []) in parse_markers(c["content"]["raw"])]
+    assert len(errors) == 1
+    raw = errors[0]["content"]["raw"]
+    assert "valid again" in raw and "profile" not in raw
+    run_review(world, pr)  # a further run leaves it as it is
+    assert [c["content"]["raw"] for c in world.comments(pr, user=world.bot)
+            if ("config-error", []) in parse_markers(c["content"]["raw"])] == [raw]
+
+
+def test_a_pull_request_fixing_a_broken_configuration_is_reviewed_with_the_service_defaults(world):
+    world.bb.commit(world.repo, "main", {".bbreview.yaml": "reviews:\n  profile: loud\n"}, message="cfg",
+                    author=world.dev, notify=False)
+    world.bb.commit(world.repo, "feature", {".bbreview.yaml": "reviews:\n  profile: assertive\n"},
+                    message="fix cfg", author=world.dev, notify=False)
+    pr = world.open_pr()
+    change = PullRequest(world.client(), "acme", "app", pr.id)
+    config = load_change_config(change)  # no ConfigError: the broken copy must not block its own fix
+    assert config.reviews.profile == "chill"  # the service defaults, not the pull request's copy
+    assert any("is invalid" in n and "service defaults" in n for n in config.notes)
+
+
 # -- with an LLM (FakeLLM on loopback) -----------------------------------------------------------
 
 from bbreview.review import ReviewConfig  # noqa: E402

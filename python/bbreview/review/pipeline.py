@@ -338,11 +338,16 @@ def config_reader(change: Change) -> Callable[[str], bytes | None]:
 
 
 def _changed_by(change: Change, path: str) -> bool:
-    if getattr(change, "read_base_file", None) is None:
+    """Whether ``change`` (a pull request) changes ``path`` from what is in force on its
+    destination: touched by its diff, and its copy differs from the destination's (a file
+    merged into both branches is in the three-dot diff, yet changes nothing)."""
+    read_base = getattr(change, "read_base_file", None)
+    if read_base is None:
         return False
-    return any(path in (f.path, f.old_path) for f in change.diff()) or any(
+    touched = any(path in (f.path, f.old_path) for f in change.diff()) or any(
         path in (u.path, u.old_path) for u in _unavailable(change)
     )
+    return touched and change.read_file(path) != read_base(path)
 
 
 def _unavailable(change: Change, attr: str = "unavailable") -> list[Any]:
@@ -380,19 +385,20 @@ def load_change_config(change: Change, defaults: ReviewConfig | None = None) -> 
         problem = _head_config_problem(change, base)
         if problem:
             notes.append(f"The pull request's own `{CONFIG_FILE}` is invalid and would fail once merged: {problem}")
+    if data is not None and notes:
+        # The pull request changes the file: a broken copy on the destination branch must not
+        # block the very pull request that may fix it. The service defaults apply instead.
+        try:
+            _repository_config(data, base)
+        except ConfigError as exc:
+            notes[0] = (f"This pull request changes `{CONFIG_FILE}`, and the copy on {where} is invalid "
+                        f"({str(exc).splitlines()[0]}); it was reviewed with the service defaults. The change "
+                        "takes effect once it is merged.")
+            data = None
     if data is None:
         merged = base
     else:
-        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-        merged = ReviewConfig.from_yaml(text, source=CONFIG_FILE, defaults=base)
-        for key in SERVICE_ONLY_LLM_KEYS:
-            if getattr(merged.llm, key) != getattr(base.llm, key):
-                raise ConfigError(
-                    "a repository cannot set this key", f"llm.{key}", source=CONFIG_FILE,
-                    line=merged.lines.get(f"llm.{key}"),
-                    hint="set it in the service defaults (bbreview serve --review-defaults, or bbreview review "
-                    "--config), or through BBREVIEW_LLM_BASE_URL; the repository may choose llm.provider and llm.model",
-                )
+        merged = _repository_config(data, base)
         cap = _service_budget(defaults)
         if cap is not None and merged.llm.max_tokens_per_review > cap:
             notes.append(
@@ -411,6 +417,22 @@ def load_change_config(change: Change, defaults: ReviewConfig | None = None) -> 
         _ruleset_for(merged, read)
     if notes or merged.notes:
         merged = dataclasses.replace(merged, notes=(*merged.notes, *notes))
+    return merged
+
+
+def _repository_config(data: bytes | str, base: ReviewConfig) -> ReviewConfig:
+    """A repository's ``.bbreview.yaml`` over ``base``; raises ConfigError (key, line) when it
+    is invalid or sets a key only the service may set (:data:`SERVICE_ONLY_LLM_KEYS`)."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    merged = ReviewConfig.from_yaml(text, source=CONFIG_FILE, defaults=base)
+    for key in SERVICE_ONLY_LLM_KEYS:
+        if getattr(merged.llm, key) != getattr(base.llm, key):
+            raise ConfigError(
+                "a repository cannot set this key", f"llm.{key}", source=CONFIG_FILE,
+                line=merged.lines.get(f"llm.{key}"),
+                hint="set it in the service defaults (bbreview serve --review-defaults, or bbreview review "
+                "--config), or through BBREVIEW_LLM_BASE_URL; the repository may choose llm.provider and llm.model",
+            )
     return merged
 
 

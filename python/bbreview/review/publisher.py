@@ -55,6 +55,10 @@ class BotComment:
     start: int | None = None  # first line of a range comment (start_to/start_from), else None
 
 
+#: The heading of a configuration error comment once the file is valid again.
+CONFIG_FIXED_HEADING = "## bbreview: the configuration is valid again"
+
+
 @dataclass
 class PublishResult:
     posted: int = 0
@@ -234,6 +238,7 @@ class BitbucketPublisher:
         result.errors.extend(failed)
         summary_id = self._publish_summary(pr, existing, text, dry_run, result)
         result.summary_comment_id = summary_id
+        self._close_config_error(pr, existing, review, dry_run, result)
 
         # 4. Code Insights (started first)
         if insights is not None:
@@ -281,7 +286,7 @@ class BitbucketPublisher:
         text = "\n".join([
             "## bbreview could not review this pull request",
             "",
-            "The repository configuration `.bbreview.yaml` on the source branch is invalid:",
+            "The repository configuration `.bbreview.yaml` is invalid:",
             "",
             "```",
             str(error),
@@ -301,6 +306,32 @@ class BitbucketPublisher:
                 self.client.update_comment(pr.workspace, pr.repo, pr.id, old.id, text)
             return old.id
         return int(self.client.create_comment(pr.workspace, pr.repo, pr.id, text)["id"])
+
+    def _close_config_error(
+        self, pr: PullRequest, existing: list[BotComment], review: Review, dry_run: bool, result: PublishResult
+    ) -> None:
+        """An earlier "configuration is invalid" comment says the file is valid again, so that
+        nobody keeps fixing what is already fixed."""
+        old = next((c for c in existing if c.kind == "config-error"), None)
+        if old is None or CONFIG_FIXED_HEADING in old.raw:
+            return
+        if dry_run:
+            result.actions.append(f"mark the configuration error comment #{old.id} as fixed")
+            return
+        head = (review.head_commit or "")[:12]
+        text = "\n".join([
+            CONFIG_FIXED_HEADING,
+            "",
+            "`.bbreview.yaml` is valid again" + (f": commit `{head}` was reviewed" if head else "")
+            + " (see the summary).",
+            "",
+            "[//]: # (bbreview:config-error)",
+        ])
+        try:
+            self.client.update_comment(pr.workspace, pr.repo, pr.id, old.id, text)
+        except BitbucketError as exc:
+            result.errors.append(f"updating the configuration error comment #{old.id} failed: {exc.status} "
+                                 f"{exc.message}")
 
     # -- pieces ---------------------------------------------------------------------------------
     def _publish_summary(
