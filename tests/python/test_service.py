@@ -283,6 +283,11 @@ def test_a_description_that_says_ignore_turns_off_automatic_reviews(env):
     env.idle()
     assert env.bot_comments(pr) == []
     assert env.store.pr_state(f"acme/app#{pr.id}").auto_review_disabled
+    # Taking the request out of the description turns them back on: the next update is reviewed.
+    env.bb.update_pull_request(env.bb.pull_request(env.repo, pr.id), env.dev, description="Refactor, ready.")
+    env.reviewed(pr)
+    env.idle()
+    assert not env.store.pr_state(f"acme/app#{pr.id}").auto_review_disabled
 
 
 def test_an_invalid_configuration_gets_an_error_comment(env):

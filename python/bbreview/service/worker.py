@@ -166,6 +166,8 @@ class JobRunner:
                 self.store.update_pr_state(pr_key, auto_review_disabled=True,
                                            auto_review_disabled_reason="the description asks the bot to ignore it")
                 return "skipped: the description asks the bot to ignore this pull request"
+            if state.auto_review_disabled:  # the description no longer asks it: reviews are back on
+                self.store.update_pr_state(pr_key, auto_review_disabled=False, auto_review_disabled_reason=None)
         pr.prefetch(CONFIG_FILE)
         try:
             config = load_change_config(pr, self.defaults)
