@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -34,3 +35,23 @@ def git(tmp_path: Path) -> Callable[..., None]:
     run("config", "user.name", "Test")
     run("config", "user.email", "test@example.com")
     return run
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bbreview doctor` (and the console's Troubleshooting page) resolve public_url and request
+    its /healthz. Network tests use loopback only: another host (review.example.com) "resolves" to
+    a public address that is never contacted, and its health check "answers" 200."""
+    from bbreview.service import admin
+
+    real_resolve, real_probe = admin._resolve, admin._probe_healthz
+
+    def resolve(host: str, port: int) -> list[str]:
+        return real_resolve(host, port) if host == "localhost" else ["93.184.215.14"]
+
+    def probe(url: str, timeout: float, direct: bool) -> tuple[int, str | None]:
+        host = urlsplit(url).hostname
+        return real_probe(url, timeout, direct) if host in ("127.0.0.1", "::1", "localhost") else (200, None)
+
+    monkeypatch.setattr(admin, "_resolve", resolve)
+    monkeypatch.setattr(admin, "_probe_healthz", probe)

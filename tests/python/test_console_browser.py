@@ -20,7 +20,6 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -91,25 +90,6 @@ def browser(playwright_api):
             yield b
         finally:
             b.close()
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    """The doctor (Troubleshooting page) resolves public_url and requests its /healthz. Network
-    tests use loopback only: another host (review.example.com) "resolves" to a public address that
-    is never contacted, and its health check "answers" 200."""
-    admin_mod = importlib.import_module("bbreview.service.admin")
-    real_resolve, real_probe = admin_mod._resolve, admin_mod._probe_healthz
-
-    def resolve(host, port):
-        return real_resolve(host, port) if host == "localhost" else ["93.184.215.14"]
-
-    def probe(url, timeout, direct):
-        host = urlsplit(url).hostname
-        return real_probe(url, timeout, direct) if host in ("127.0.0.1", "::1", "localhost") else (200, None)
-
-    monkeypatch.setattr(admin_mod, "_resolve", resolve)
-    monkeypatch.setattr(admin_mod, "_probe_healthz", probe)
 
 
 @pytest.fixture()

@@ -7,36 +7,16 @@ import io
 import logging
 import stat
 import sys
-from urllib.parse import urlsplit
 
 import pytest
 
 from bbreview.cli import main
-from bbreview.service import admin as admin_module
 from bbreview.service import credentials
 from bbreview.store import SQLiteStore
 from bbreview.testing import BOT_SCOPES, FakeBitbucket, seed_demo
 
 PUBLIC = "https://review.example.com"
 HOOK_URL = PUBLIC + "/bitbucketHandler"
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    """`doctor` resolves public_url and requests its /healthz. Network tests use loopback only:
-    another host (review.example.com) "resolves" to a public address that is never contacted,
-    and its health check "answers" 200."""
-    real_resolve, real_probe = admin_module._resolve, admin_module._probe_healthz
-
-    def resolve(host, port):
-        return real_resolve(host, port) if host == "localhost" else ["93.184.215.14"]
-
-    def probe(url, timeout, direct):
-        host = urlsplit(url).hostname
-        return real_probe(url, timeout, direct) if host in ("127.0.0.1", "::1", "localhost") else (200, None)
-
-    monkeypatch.setattr(admin_module, "_resolve", resolve)
-    monkeypatch.setattr(admin_module, "_probe_healthz", probe)
 
 
 @pytest.fixture
