@@ -58,6 +58,7 @@ __all__ = [
     "LLMConfig",
     "MAX_CONCURRENCY",
     "MAX_CONFIG_BYTES",
+    "MAX_REVIEW_TIMEOUT_S",
     "MAX_TONE_CHARS",
     "PROFILES",
     "PROVIDERS",
@@ -87,6 +88,10 @@ MAX_TONE_CHARS = 1000
 
 MAX_CONCURRENCY = 32
 """Most parallel LLM calls one review may make (``llm.concurrency``)."""
+
+MAX_REVIEW_TIMEOUT_S = 3600
+"""Longest time limit of one review's LLM calls (``llm.review_timeout_s``): a
+repository's file may not hold a service worker for longer."""
 
 MAX_CONFIG_BYTES = 1 << 20
 """Largest ``.bbreview.yaml`` accepted (1 MiB). The file comes from the
@@ -546,6 +551,10 @@ class LLMConfig:
         concurrency: parallel calls per review, 1..32.
         timeout_s: deadline of one call, in seconds.
         temperature: sampling temperature, 0..2.
+        review_timeout_s: deadline of all of a review's calls, retries
+            included, in seconds (at most MAX_REVIEW_TIMEOUT_S). Files the LLM
+            has not reviewed by then are listed as skipped; the rules and
+            checks are posted all the same.
     """
 
     provider: str = "none"
@@ -557,6 +566,7 @@ class LLMConfig:
     concurrency: int = 4
     timeout_s: float = 120.0
     temperature: float = 0.0
+    review_timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -571,6 +581,9 @@ class LLMConfig:
         _whole(self.concurrency, "concurrency", 1, MAX_CONCURRENCY)
         set_(self, "timeout_s", _number(self.timeout_s, "timeout_s", 0, 3600, low_open=True))
         set_(self, "temperature", _number(self.temperature, "temperature", 0, 2))
+        set_(self, "review_timeout_s", _number(
+            self.review_timeout_s, "review_timeout_s", 0, MAX_REVIEW_TIMEOUT_S, low_open=True
+        ))
 
     @property
     def enabled(self) -> bool:
@@ -786,6 +799,8 @@ class ReviewConfig:
                     warn(f"llm.{name}", "is ignored while llm.provider is none")
         elif llm.max_output_tokens > llm.max_tokens_per_review:
             warn("llm.max_output_tokens", "is larger than llm.max_tokens_per_review, so no answer can use all of it")
+        if llm.enabled and llm.timeout_s > llm.review_timeout_s:
+            warn("llm.timeout_s", "is longer than llm.review_timeout_s, so no call can use all of it")
         rules, rule_warnings = self._gather_rules(read_file)
         for key, message in rule_warnings:
             warn(key, message)

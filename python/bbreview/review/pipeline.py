@@ -530,6 +530,7 @@ class Reviewer:
             api_key_env=cfg.llm.api_key_env, max_tokens_per_review=cfg.llm.max_tokens_per_review,
             max_output_tokens=cfg.llm.max_output_tokens, concurrency=cfg.llm.concurrency,
             timeout_s=cfg.llm.timeout_s, temperature=cfg.llm.temperature,
+            review_timeout_s=cfg.llm.review_timeout_s,
         )
         if llm is None:
             provider = llm_mod.make_provider(settings, env)
@@ -664,6 +665,8 @@ class Reviewer:
                 "llm_inputs_hash": result.inputs_hash,
                 "invalid_findings": result.invalid_findings,
                 "over_cap_findings": result.over_cap_findings,
+                "llm_deadline_reached": result.deadline_reached,
+                "llm_breaker_tripped": result.breaker_tripped,
             }
         if reviewer is not None:
             for u in unavailable_since:  # in the whole diff, but not in the part the LLM was to review
@@ -702,6 +705,8 @@ class Reviewer:
             "checks": [c.name for c in checks] + (["llm"] if reviewer is not None else []),
             "failed_checks": failed_checks,
             "llm_unavailable": llm_unavailable,
+            "llm_deadline_reached": False,
+            "llm_breaker_tripped": False,
             "seconds": round(time.monotonic() - started, 3),
             **{k: v for k, v in llm_meta.items() if k not in ("model", "prompt_version")},
         }

@@ -7,12 +7,17 @@ timeouts and dropped connections, and those are retried here with jittered
 exponential backoff (:class:`RetryPolicy`). The native client never retries a
 POST by itself, so this module owns every retry. API keys are sent in headers
 only and never appear in an error message.
+
+A :class:`Deadline` bounds a whole review's calls: a provider given one sends
+no attempt after it, cuts each attempt's timeout to the time left and waits
+for no retry that cannot finish before it.
 """
 
 from __future__ import annotations
 
 import abc
 import json as jsonlib
+import math
 import os
 import random
 import re
@@ -27,6 +32,7 @@ from bbreview.errors import LLMError
 
 __all__ = [
     "Completion",
+    "Deadline",
     "Provider",
     "RetryPolicy",
     "OpenAIProvider",
@@ -55,6 +61,9 @@ MAX_RETRY_AFTER_S = 60.0
 DEFAULT_MAX_CONNECTIONS = 8
 #: Characters of a server's error message kept in an LLMError.
 MAX_ERROR_MESSAGE_CHARS = 300
+#: An attempt with less time than this left before the deadline is not sent:
+#: it could not even connect, let alone get an answer.
+MIN_ATTEMPT_S = 0.05
 
 _RETRYABLE_TRANSPORT = {"timeout", "reset", "connect", "resolve", "protocol", "shutdown"}
 # Things that look like keys in a server message (OpenAI echoes a masked key on 401).
@@ -74,6 +83,52 @@ class Completion:
     output_tokens: int
     model: str
     finish_reason: str
+
+
+class Deadline:
+    """When a review's LLM calls must end: an instant on ``clock`` (default
+    :func:`time.monotonic`), or none, plus :meth:`cancel` to end them now.
+
+    Thread-safe: the reviewer shares one among its worker threads, and a
+    provider reads it before each attempt and retry.
+    """
+
+    def __init__(self, seconds: float | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.seconds = seconds
+        self.at = None if seconds is None else clock() + seconds
+        self._cancelled = threading.Event()
+
+    def remaining(self) -> float:
+        """Seconds left: 0 once passed or cancelled, ``math.inf`` without a limit."""
+        if self._cancelled.is_set():
+            return 0.0
+        return math.inf if self.at is None else max(self.at - self._clock(), 0.0)
+
+    def until(self) -> float:
+        """Seconds until the instant itself (``math.inf`` without one), cancelled or not."""
+        return math.inf if self.at is None else max(self.at - self._clock(), 0.0)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the instant has come (cancellation aside)."""
+        return self.at is not None and self._clock() >= self.at
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def expired(self) -> bool:
+        """Whether no call may start any more: passed or cancelled."""
+        return self.remaining() <= 0
+
+    def cancel(self) -> None:
+        """Ends the calls now: no further attempt or retry starts (one in flight runs to its timeout)."""
+        self._cancelled.set()
+
+    def wait(self, seconds: float) -> None:
+        """Sleeps ``seconds``, at most until the deadline, waking at once on :meth:`cancel`."""
+        self._cancelled.wait(max(min(seconds, self.until()), 0.0))
 
 
 @runtime_checkable
@@ -96,6 +151,11 @@ class Provider(Protocol):
 
         ``json=True`` asks for a JSON object where the protocol can say so.
         Raises LLMError; the provider has already retried retryable failures.
+
+        A provider may also take ``deadline: Deadline | None = None`` (the
+        built-in ones do; the reviewer passes it to providers whose
+        ``complete`` names it): then it starts no attempt or retry once the
+        deadline has expired, and no attempt outlives it.
         """
         ...
 
@@ -123,7 +183,8 @@ class LLMSettings:
 
     ``max_tokens_per_review`` bounds input plus output tokens of one review;
     ``max_request_tokens`` bounds the (estimated) input of one request, which
-    decides how large files are split.
+    decides how large files are split. ``timeout_s`` bounds one attempt of one
+    request, ``review_timeout_s`` all of a review's requests, retries included.
     """
 
     provider: str | None = None
@@ -136,6 +197,7 @@ class LLMSettings:
     timeout_s: float = 120.0
     temperature: float = 0.0
     max_request_tokens: int = 24_000
+    review_timeout_s: float = 300.0
 
     @classmethod
     def from_config(cls, llm_config: Any = None, env: Mapping[str, str] | None = None) -> LLMSettings:
@@ -162,8 +224,10 @@ class LLMSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise LLMError(f"llm.{name} must be a whole number of at least 1, not {value!r}")
-        if not isinstance(self.timeout_s, int | float) or self.timeout_s <= 0:
-            raise LLMError(f"llm.timeout_s must be a positive number of seconds, not {self.timeout_s!r}")
+        for name in ("timeout_s", "review_timeout_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise LLMError(f"llm.{name} must be a positive number of seconds, not {value!r}")
         if not isinstance(self.temperature, int | float) or not 0 <= self.temperature <= 2:
             raise LLMError(f"llm.temperature must be between 0 and 2, not {self.temperature!r}")
 
@@ -233,6 +297,7 @@ class _HttpProvider(abc.ABC):
         self.api_key_env = api_key_env
         self.retry = retry or RetryPolicy()
         self._api_key = api_key or None
+        self._ca_file = ca_file
         self._sleep = sleep or time.sleep
         self._rng = random.Random()
         self._rng_lock = threading.Lock()
@@ -253,14 +318,25 @@ class _HttpProvider(abc.ABC):
     def _headers(self) -> list[tuple[str, str]]:
         """The protocol's authentication and version headers (each subclass has its own)."""
 
-    def _post(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
-        """The decoded JSON answer to ``body``, after retries; raises LLMError."""
+    def _post(self, url: str, body: dict[str, Any], deadline: Deadline | None = None) -> dict[str, Any]:
+        """The decoded JSON answer to ``body``, after retries; raises LLMError.
+
+        With ``deadline``, no attempt starts once it has expired (LLMError,
+        not retryable), each attempt gets at most the time left, and a retry
+        whose backoff would outlast it is not made.
+        """
         data = jsonlib.dumps(body, ensure_ascii=False).encode("utf-8")
         headers = [("Content-Type", "application/json"), ("Accept", "application/json"), *self._headers()]
         attempt = 0
         while True:
+            timeout = self.timeout
+            if deadline is not None:
+                timeout = min(timeout, deadline.remaining())
+                if timeout < MIN_ATTEMPT_S:
+                    what = "cancelled" if deadline.cancelled else "the review's time limit was reached"
+                    raise LLMError(f"not sent: {what}", provider=self.name)
             attempt += 1
-            error, retry_after = self._attempt(url, headers, data)
+            error, retry_after = self._attempt(url, headers, data, timeout)
             if isinstance(error, dict):
                 return error
             if not error.retryable or attempt >= self.retry.max_attempts:
@@ -281,12 +357,33 @@ class _HttpProvider(abc.ABC):
                 )
             with self._rng_lock:
                 delay = self.retry.delay(attempt, retry_after, self._rng)
+            if deadline is not None:
+                if delay + MIN_ATTEMPT_S > deadline.remaining():
+                    raise LLMError(
+                        f"{_strip_prefix(error, self.name)} (no retry after {attempt} attempt"
+                        f"{'s' if attempt != 1 else ''}: the review's time limit leaves no time for one)",
+                        status=error.status,
+                        provider=self.name,
+                        retryable=True,
+                    )
+                if self._sleep is time.sleep:
+                    deadline.wait(delay)  # wakes at once when the review cancels its calls
+                    continue
             self._sleep(delay)
 
     def _attempt(
-        self, url: str, headers: list[tuple[str, str]], data: bytes
+        self, url: str, headers: list[tuple[str, str]], data: bytes, timeout: float | None = None
     ) -> tuple[dict[str, Any] | LLMError, float | None]:
-        response = self._client.request("POST", url, headers=headers, body=data)
+        client = self._client
+        if timeout is not None and timeout < self.timeout:
+            # The native client's deadline is fixed per client, so an attempt that must end
+            # sooner (the review's time limit is near) gets a one-off client with that deadline.
+            from bbreview._native import core
+
+            client = core.http.Client(
+                threads=1, max_connections_per_host=1, timeout=timeout, max_retries=0, ca_file=self._ca_file
+            )
+        response = client.request("POST", url, headers=headers, body=data)
         if response.error != "none":
             retryable = response.error in _RETRYABLE_TRANSPORT
             what = "timed out" if response.error == "timeout" else f"no response ({response.error})"
@@ -414,6 +511,7 @@ class OpenAIProvider(_HttpProvider):
         max_tokens: int,
         temperature: float = 0.0,
         json: bool = False,
+        deadline: Deadline | None = None,
     ) -> Completion:
         body: dict[str, Any] = {
             "model": self.model,
@@ -424,7 +522,7 @@ class OpenAIProvider(_HttpProvider):
         body["messages"].extend({"role": m["role"], "content": m["content"]} for m in messages)
         if json:
             body["response_format"] = {"type": "json_object"}
-        payload = self._post(_join(self.base_url, "/chat/completions"), body)
+        payload = self._post(_join(self.base_url, "/chat/completions"), body, deadline)
         choices = payload.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise LLMError("the answer has no choices", status=200, provider=self.name)
@@ -503,6 +601,7 @@ class AnthropicProvider(_HttpProvider):
         max_tokens: int,
         temperature: float = 0.0,
         json: bool = False,
+        deadline: Deadline | None = None,
     ) -> Completion:
         # The Messages API has no "system" role, and consecutive turns of one
         # role must be merged.
@@ -523,7 +622,7 @@ class AnthropicProvider(_HttpProvider):
         }
         if systems:
             body["system"] = "\n\n".join(systems)
-        payload = self._post(_join(self.base_url, "/v1/messages"), body)
+        payload = self._post(_join(self.base_url, "/v1/messages"), body, deadline)
         content = payload.get("content")
         if not isinstance(content, list):
             raise LLMError("the answer has no content", status=200, provider=self.name)

@@ -3,6 +3,9 @@
 :meth:`LLMReviewer.review` selects the files worth sending, splits them into
 requests under the per-request and per-review token limits, runs the requests
 concurrently, reads the JSON answers robustly and validates every finding.
+Two limits keep a slow or dead provider from holding the review: the review's
+time limit (``llm.review_timeout_s``) and a circuit breaker that stops sending
+requests after consecutive failures that say the provider is unavailable.
 Untrusted text (the title, the description and the code) is passed as data
 between marker lines carrying a random per-run boundary token, and findings
 that try to talk to the bot or the reviewer system are dropped.
@@ -11,12 +14,15 @@ that try to talk to the bot or the reviewer system are dropped.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
+import math
 import re
 import secrets
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +30,7 @@ from bbreview.errors import LLMError
 from bbreview.review.llm.chunks import Chunk, Piece, estimate_tokens, render_file, skip_reason
 from bbreview.review.llm.parse import ParsedAnswer, parse_review_json
 from bbreview.review.llm.prompts import PROMPT_VERSION, render_prompt
-from bbreview.review.llm.providers import Completion, LLMSettings, Provider
+from bbreview.review.llm.providers import Completion, Deadline, LLMSettings, Provider
 from bbreview.review.llm.redact import Redactor, clean_model_text, public_error
 from bbreview.review.model import SEVERITIES, ReviewFinding, fingerprint_of, normalise_severity
 
@@ -53,6 +59,14 @@ MAX_ECHO_CHARS = 2_000
 MIN_CODE_TOKENS = 1_000
 #: Tokens of marker lines and instructions around each piece of a file.
 PIECE_OVERHEAD_TOKENS = 40
+#: Consecutive failed requests saying the provider is unavailable (no connection, timeouts,
+#: 5xx or 429 after the provider's own retries) after which no further request is sent.
+BREAKER_FAILURES = 3
+#: Rejected credentials (401/403) will not get better within a review: one stops it.
+BREAKER_AUTH_FAILURES = 1
+#: After the review's time limit, requests still running get this long before they are
+#: abandoned (the built-in providers end theirs at the limit; a custom one may not).
+ABANDON_GRACE_S = 2.0
 
 #: Text in a finding that addresses the bot, the reviewer system or the model
 #: itself: a sign that the code or description steered the model.
@@ -114,7 +128,12 @@ class LLMReviewResult:
             MAX_FINDINGS_PER_CHUNK.
         shown: path -> the new-side line numbers shown to the model in
             requests that were answered (what this run really reviewed).
-        errors: one message per failed chunk.
+        errors: one message per failed chunk, and one line when the review's
+            time limit or the circuit breaker stopped the LLM part.
+        deadline_reached: the review's time limit (``review_timeout_s``)
+            stopped requests from being sent or answered.
+        breaker_tripped: consecutive failures said the provider is
+            unavailable, so the remaining requests were not sent.
         model: the provider's model.
         prompt_version: :data:`~bbreview.review.llm.PROMPT_VERSION`.
         inputs_hash: sha256 over the prompts sent (the per-run boundary token
@@ -131,6 +150,8 @@ class LLMReviewResult:
     over_cap_findings: int = 0
     shown: dict[str, set[int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    deadline_reached: bool = False
+    breaker_tripped: bool = False
     model: str = ""
     prompt_version: str = PROMPT_VERSION
     inputs_hash: str = ""
@@ -149,6 +170,64 @@ class _Outcome:
     parsed: ParsedAnswer | None = None
     usage: Usage = field(default_factory=Usage)
     error: str | None = None
+    #: "deadline" or "breaker" when a limit stopped the chunk (``error`` is then None).
+    stopped: str | None = None
+
+
+class _Breaker:
+    """Counts consecutive chunk failures that say the provider is unavailable.
+
+    Thread-safe. Tripping cancels the review's :class:`Deadline`, so requests
+    waiting to retry give up at once and no further chunk is sent.
+    """
+
+    def __init__(self, deadline: Deadline) -> None:
+        self._deadline = deadline
+        self._lock = threading.Lock()
+        self._failures = 0
+        self.tripped = False
+        #: Once tripped: "after repeated failures (...)" or "because ...", without URLs or keys.
+        self.why = ""
+
+    def success(self) -> None:
+        with self._lock:
+            self._failures = 0
+
+    def failure(self, exc: LLMError) -> None:
+        """Records a failed chunk; trips when ``exc`` (with those before it) says the provider is unavailable."""
+        why, limit = _unavailable(exc)
+        with self._lock:
+            if why is None:
+                self._failures = 0  # the provider answered: it is there
+                return
+            self._failures += 1
+            if self._failures < limit or self.tripped:
+                return
+            self.tripped = True
+            self.why = f"after repeated failures ({why})" if limit > 1 else f"because {why}"
+        log.warning("LLM circuit breaker tripped after %d failed request(s): %s", limit, why)
+        self._deadline.cancel()
+
+
+def _unavailable(exc: LLMError) -> tuple[str | None, int]:
+    """(why the provider looks unavailable, failures in a row that stop the review), or (None, 0).
+
+    The text is public: it never holds a URL, a host or a key.
+    """
+    status = int(getattr(exc, "status", 0) or 0)
+    if status in (401, 403):
+        why = f"the provider rejected the credentials (HTTP {status}); check the API key setting"
+        return why, BREAKER_AUTH_FAILURES
+    if status == 429:  # the provider retried already: a rate limit that outlasts them counts
+        return "the provider kept limiting the request rate (HTTP 429)", BREAKER_FAILURES
+    if status >= 500:
+        return f"the provider failed with HTTP {status}", BREAKER_FAILURES
+    if status == 0 and getattr(exc, "retryable", False):
+        lowered = str(exc).lower()
+        if "timed out" in lowered or "timeout" in lowered:
+            return "the provider did not answer in time", BREAKER_FAILURES
+        return "the provider could not be reached", BREAKER_FAILURES
+    return None, 0
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -187,6 +266,7 @@ class LLMReviewer:
         self._path_regexes = [(_glob_regex(glob), text) for glob, text in self.path_instructions]
         self.bot_mentions = tuple(m.lower() for m in bot_mentions if m)
         self._boundary_factory = boundary_factory or (lambda: "BBR-" + secrets.token_hex(12))
+        self._takes_deadline = _takes_deadline(provider)
 
     # -- review -------------------------------------------------------------------------
 
@@ -206,9 +286,20 @@ class LLMReviewer:
         ``progress(done, total)`` is called on this thread after each request.
         ``redactor`` masks secrets in the code, title and description before
         they are sent, and in the model's findings and summaries.
+
+        The review takes at most about ``settings.review_timeout_s`` (plus
+        ABANDON_GRACE_S for a provider that ignores the deadline): after it,
+        no request is sent and requests still running are abandoned. After
+        BREAKER_FAILURES consecutive failures that say the provider is
+        unavailable (BREAKER_AUTH_FAILURES for rejected credentials), the
+        remaining requests are not sent. Their files are listed in
+        ``skipped`` with the reason, ``deadline_reached``/``breaker_tripped``
+        is set, and ``errors`` gets one line saying what happened.
         """
         result = LLMReviewResult(model=self.provider.model, prompt_version=PROMPT_VERSION)
         settings = self.settings
+        deadline = Deadline(settings.review_timeout_s)
+        breaker = _Breaker(deadline)
         redactor = redactor or Redactor()
         title = redactor.text(_cut(title, MAX_TITLE_CHARS))
         description = redactor.text(_cut(description, MAX_DESCRIPTION_CHARS))
@@ -249,25 +340,24 @@ class LLMReviewer:
                 digest.update(b"\0")
         result.inputs_hash = digest.hexdigest()
 
-        outcomes: dict[int, _Outcome] = {}
-        if chunks:
-            workers = min(settings.concurrency, len(chunks))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bbreview-llm") as pool:
-                futures = {
-                    pool.submit(self._run_chunk, system, user): chunk.index
-                    for chunk, user in zip(chunks, prompts, strict=True)
-                }
-                for done, future in enumerate(as_completed(futures), 1):
-                    outcomes[futures[future]] = future.result()
-                    if progress is not None:
-                        progress(done, len(chunks))
+        outcomes = self._run_chunks(system, prompts, deadline, breaker, progress) if chunks else {}
 
+        limit_reason = {
+            "deadline": f"LLM: the review's time limit ({settings.review_timeout_s:g} s) was reached",
+            "breaker": f"LLM: skipped {breaker.why}",
+        }
+        stopped = {"deadline": 0, "breaker": 0}
         failed: dict[str, str] = {}
         summaries: dict[str, list[str]] = {}
         seen: set[tuple[Any, ...]] = set()
         for chunk in chunks:
-            outcome = outcomes[chunk.index]
+            outcome = outcomes.get(chunk.index) or _Outcome(stopped="deadline")  # abandoned at the time limit
             result.usage = result.usage + outcome.usage
+            if outcome.stopped is not None:
+                stopped[outcome.stopped] += 1
+                for path in chunk.paths:
+                    failed.setdefault(path, limit_reason[outcome.stopped])
+                continue
             if outcome.error is not None:
                 where = ", ".join(chunk.paths)
                 result.errors.append(f"chunk {chunk.index + 1} of {len(chunks)} ({where}): {outcome.error}")
@@ -302,7 +392,59 @@ class LLMReviewer:
         for path in failed:  # a file is reviewed only when every chunk of it was answered
             result.shown.pop(path, None)
         result.skipped = [(f.path, skipped[f.path]) for f in files if f.path in skipped]
+        result.deadline_reached = stopped["deadline"] > 0
+        result.breaker_tripped = breaker.tripped
+        not_reviewed = len(planned) - len(result.reviewed)
+        files_text = f"{not_reviewed} file{'s' if not_reviewed != 1 else ''} not reviewed by the LLM"
+        if result.breaker_tripped:
+            result.errors.append(
+                f"The LLM review stopped {breaker.why}: {stopped['breaker']} of {len(chunks)} LLM requests "
+                f"were not sent ({files_text}); the rules and checks still ran."
+            )
+        if result.deadline_reached:
+            result.errors.append(
+                f"The LLM review reached its time limit (llm.review_timeout_s: {settings.review_timeout_s:g} s): "
+                f"{stopped['deadline']} of {len(chunks)} LLM requests were not sent or not answered in time "
+                f"({files_text}); the rules and checks still ran."
+            )
         return result
+
+    def _run_chunks(
+        self,
+        system: str,
+        prompts: Sequence[str],
+        deadline: Deadline,
+        breaker: _Breaker,
+        progress: ProgressCallback | None,
+    ) -> dict[int, _Outcome]:
+        """Outcomes by chunk index; a chunk still running ABANDON_GRACE_S after the
+        deadline has none (its thread finishes on its own, and its answer is dropped)."""
+        outcomes: dict[int, _Outcome] = {}
+        workers = min(self.settings.concurrency, len(prompts))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bbreview-llm")
+        try:
+            futures: dict[Future[_Outcome], int] = {
+                pool.submit(self._run_chunk, system, user, deadline, breaker): index
+                for index, user in enumerate(prompts)
+            }
+            pending = set(futures)
+            while pending:
+                left = deadline.until()
+                timeout = None if math.isinf(left) else left + ABANDON_GRACE_S
+                done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+                if not done:
+                    log.warning("LLM review: %d request(s) abandoned at the time limit", len(pending))
+                    break
+                for future in done:
+                    outcomes[futures[future]] = future.result()
+                    if progress is not None:
+                        progress(len(outcomes), len(prompts))
+        finally:
+            # Chunks not started are dropped (their files are skipped); a request still running
+            # after the grace is not waited for.
+            deadline.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+        return outcomes
 
     def _boundary(self, title: str, description: str, files: Sequence[Any]) -> str:
         # A token that occurs in the data could be forged by it: draw another.
@@ -364,12 +506,18 @@ class LLMReviewer:
             files="\n\n".join(blocks),
         )
 
-    def _run_chunk(self, system: str, user: str) -> _Outcome:
+    def _run_chunk(self, system: str, user: str, deadline: Deadline, breaker: _Breaker) -> _Outcome:
         outcome = _Outcome()
+        if breaker.tripped:
+            outcome.stopped = "breaker"
+            return outcome
+        if deadline.expired():
+            outcome.stopped = "deadline"
+            return outcome
         settings = self.settings
         messages = [{"role": "user", "content": user}]
         try:
-            completion = self._complete(system, messages, outcome)
+            completion = self._complete(system, messages, outcome, deadline)
             parsed = _usable(parse_review_json(completion.text))
             if parsed is None:
                 problem = "it was not a JSON object with a \"findings\" list"
@@ -380,25 +528,37 @@ class LLMReviewer:
                     {"role": "assistant", "content": completion.text[:MAX_ECHO_CHARS] or "(empty)"},
                     {"role": "user", "content": render_prompt("review_retry", problem=problem)},
                 ]
-                completion = self._complete(system, messages, outcome)
+                completion = self._complete(system, messages, outcome, deadline)
                 parsed = _usable(parse_review_json(completion.text))
                 if parsed is None:
                     outcome.error = "the model did not answer valid JSON, twice"
+                    breaker.success()
                     return outcome
             outcome.parsed = parsed
+            breaker.success()
         except LLMError as exc:
             # The full message (URL, host) is for the logs; the review shows what happened and what to do.
             log.warning("LLM request failed: %s", exc)
-            outcome.error = public_error(exc)
+            if deadline.passed:
+                outcome.stopped = "deadline"  # it failed because its time was cut to the limit
+            elif deadline.cancelled:
+                outcome.stopped = "breaker"  # given up because the breaker tripped meanwhile
+            else:
+                outcome.error = public_error(exc)
+                breaker.failure(exc)
         return outcome
 
-    def _complete(self, system: str, messages: list[dict[str, str]], outcome: _Outcome) -> Completion:
+    def _complete(
+        self, system: str, messages: list[dict[str, str]], outcome: _Outcome, deadline: Deadline | None = None
+    ) -> Completion:
+        options: dict[str, Any] = {"deadline": deadline} if deadline is not None and self._takes_deadline else {}
         completion = self.provider.complete(
             system,
             messages,
             max_tokens=self.settings.max_output_tokens,
             temperature=self.settings.temperature,
             json=True,
+            **options,
         )
         outcome.usage = outcome.usage + Usage(completion.input_tokens, completion.output_tokens, 1)
         return completion
@@ -597,6 +757,16 @@ def _plan(chunks: list[Chunk], pieces: list[Piece], limit: int, request_cost: in
         placed[-1].pieces.append(piece)
         cost += tokens
     return cost, placed
+
+
+def _takes_deadline(provider: Any) -> bool:
+    """Whether ``provider.complete`` names a ``deadline`` parameter (the Provider protocol does not
+    require one). A bare ``**kwargs`` does not count: it may forward to an API that rejects it."""
+    try:
+        parameters = inspect.signature(provider.complete).parameters
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return "deadline" in parameters
 
 
 def _usable(parsed: ParsedAnswer | None) -> ParsedAnswer | None:
