@@ -223,7 +223,7 @@ class Calls:
             sides = spec.split("..")
             immutable = all(_is_hash(s) for s in sides)
             return Call(
-                "GET", f"{_repo(ws, repo)}/diff/{quote(spec, safe='.:')}", query, decode=decode,
+                "GET", f"{_repo(ws, repo)}/diff/{quote(spec, safe='.:/')}", query, decode=decode,
                 accept="text/plain", immutable=immutable,
             )
         if pr_id is None:
@@ -650,7 +650,7 @@ class Client:
         """Diffstat entries of a PR (302 followed) or of ``spec`` (§6.4), every
         page; ``paths`` limits them to those files or directories."""
         if spec is not None:
-            path = f"{_repo(ws, repo)}/diffstat/{quote(spec, safe='.:')}"
+            path = f"{_repo(ws, repo)}/diffstat/{quote(spec, safe='.:/')}"
         elif pr_id is not None:
             path = f"{_repo(ws, repo)}/pullrequests/{int(pr_id)}/diffstat"
         else:

@@ -685,6 +685,11 @@ class Reviewer:
             FileRow(u.path, u.status, u.added, u.removed, f"not reviewed: {u.reason}", u.old_path)
             for u in unavailable
         ]
+        # What the change source had to work around (e.g. a fork the bot cannot read) is said in
+        # the summary with the configuration notes.
+        extra = tuple(n for n in getattr(change, "notes", ()) or () if n not in cfg.notes)
+        if extra:
+            cfg = dataclasses.replace(cfg, notes=(*cfg.notes, *extra))
         review = Review(
             label=change.label, title=change.title, base_commit=change.base_commit,
             head_commit=change.head_commit, since=since, files=rows, findings=merged, comments=comments,

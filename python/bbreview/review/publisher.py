@@ -74,6 +74,8 @@ class PublishResult:
     newer_commit: str | None = None
     #: Inline comments that could not be posted and went to the summary instead.
     moved_to_summary: int = 0
+    #: What was left out on purpose, and why (e.g. Code Insights on a fork the bot cannot write to).
+    notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (
@@ -369,19 +371,31 @@ class BitbucketPublisher:
         if dry_run:
             result.actions.append(f"put Code Insights report {self.report_id!r} with {len(annotations)} annotation(s)")
             return
+        # Posted on the pull request's repository. For a pull request from a fork, whether that
+        # repository knows the fork's commit is not documented; when it does not (404), or the
+        # bot may not write there (403), the report is left out with a note: the comments carry
+        # the findings either way. The bot never writes into a contributor's fork.
+        ws, repo = pr.workspace, pr.repo
+        from_fork = bool(getattr(pr, "from_fork", False))
         try:
             commit = pr.full_head()
             # Deleting first resets the annotations of an earlier run on this commit (§6.9).
             try:
-                self.client.delete_report(pr.workspace, pr.repo, commit, self.report_id)
+                self.client.delete_report(ws, repo, commit, self.report_id)
             except BitbucketError as exc:
                 if exc.status != 404:
                     raise
-            self.client.put_report(pr.workspace, pr.repo, commit, self.report_id, report)
+            self.client.put_report(ws, repo, commit, self.report_id, report)
             if annotations:
-                self.client.add_annotations(pr.workspace, pr.repo, commit, self.report_id, annotations)
+                self.client.add_annotations(ws, repo, commit, self.report_id, annotations)
             result.report_annotations = len(annotations)
         except BitbucketError as exc:
+            if from_fork and exc.status in (403, 404):
+                # The bot usually cannot write to a contributor's fork: expected, not a failure.
+                result.notes.append(f"Code Insights report not posted: {ws}/{repo} does not accept a report on "
+                                    f"the fork's commit (HTTP {exc.status}); the comments carry the findings")
+                log.info("%s: Code Insights report on a fork's commit refused: HTTP %s", pr.label, exc.status)
+                return
             result.errors.append(f"Code Insights report failed: {exc.status} {exc.message}")
             log.warning("%s: Code Insights report failed: HTTP %s", pr.label, exc.status)
 

@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import quote
 
 from bbreview.diff import PatchSet, parse_diff
 from bbreview.errors import BitbucketError, Error, NotFound
@@ -41,6 +42,11 @@ DIFF_TOO_LARGE = "Bitbucket could not generate its diff: too large"
 #: Bitbucket documents no limit on repeated ``path`` parameters (§6.4); 50
 #: keeps the URL a few kilobytes long and each part well under the size that 555s.
 DIFF_PATHS_PER_REQUEST = 50
+#: Diffstat entries per page: the endpoint's documented maximum (§4.1: default 500, max 5000).
+DIFFSTAT_PAGELEN = 5000
+#: What Bitbucket answers for a repository the caller may not read: 403, or 404 because
+#: private repositories often look missing (§3, §6.2).
+HIDDEN_STATUSES = (403, 404)
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,16 @@ class PullRequest:
 
     The PR JSON is fetched once (or passed in, e.g. from a webhook payload) and
     the diff is fetched by commit hashes, so it is cached and never races a push.
+
+    Pull requests from forks: the source commit lives in the fork
+    (``source.repository``), so files at the head are read there, while
+    :meth:`read_base_file` reads the destination. Diffs go through the
+    destination repository with the fork-prefixed spec (§6.4), which needs no
+    access to the fork. When the fork cannot be read (403/404: a private fork
+    the bot is not a member of), :meth:`read_file` answers with the
+    destination's copy of the files the pull request does not change and None
+    for those it changes, so ``.bbreview.yaml`` and rule files come from the
+    destination (also the safe choice for untrusted forks); :attr:`notes` says so.
     """
 
     def __init__(self, client: Any, workspace: str, repo: str, pr_id: int, *, data: dict | None = None) -> None:
@@ -217,6 +233,11 @@ class PullRequest:
         self.unavailable: list[UnavailableFile] = []
         #: The same for the last diff_since().
         self.unavailable_since: list[UnavailableFile] = []
+        #: What the reader of the review should know about how it was read (e.g. an
+        #: unreadable fork); each note is added once.
+        self.notes: list[str] = []
+        #: Whether the source repository can be read: None until a fork read says.
+        self._source_readable: bool | None = None if self.from_fork else True
 
     def prefetch(self, *paths: str) -> None:
         """Fetches the diff, the full head hash and ``paths`` (e.g. ``.bbreview.yaml``)
@@ -225,8 +246,9 @@ class PullRequest:
         if not self.head_commit:
             return
         c = self.client.calls
-        calls = [c.pr_diff(self.data), c.commit(self.workspace, self.repo, self.head_commit)]
-        calls += [c.file(self.workspace, self.repo, self.head_commit, p) for p in paths]
+        ws, repo = self.source_repository
+        calls = [c.pr_diff(self.data), c.commit(ws, repo, self.head_commit)]
+        calls += [c.file(ws, repo, self.head_commit, p) for p in paths]
         answers = self.client.map(calls, concurrency=len(calls))
         diff, commit, files = answers[0], answers[1], answers[2:]
         if not isinstance(diff, BaseException):
@@ -236,10 +258,13 @@ class PullRequest:
         if not isinstance(commit, BaseException):
             self._head_full = str(commit["hash"])
         for path, answer in zip(paths, files):
-            if isinstance(answer, NotFound):
-                self._files[path] = None
-            elif not isinstance(answer, BaseException):
+            if not isinstance(answer, BaseException):
                 self._files[path] = answer
+            elif isinstance(answer, NotFound) and not self.from_fork:
+                self._files[path] = None
+            elif self.from_fork and getattr(answer, "status", 0) == 403:
+                self._fork_unreadable(403)
+            # A fork's 403/404 may mean the fork is hidden: read_file() finds out.
 
     @classmethod
     def from_url(cls, client: Any, url: str) -> PullRequest:
@@ -274,10 +299,37 @@ class PullRequest:
     def author(self) -> dict[str, Any]:
         return self.data.get("author") or {}
 
+    @property
+    def source_repository(self) -> tuple[str, str]:
+        """(workspace, repo) holding the source branch and commit: the fork for a fork PR.
+        Code Insights reports and build statuses belong to this repository's commit."""
+        return self._side_repo("source")
+
+    @property
+    def from_fork(self) -> bool:
+        """Whether the source repository differs from the destination (a fork PR)."""
+        src = "/".join(self._side_repo("source")).lower()
+        return src != "/".join(self._side_repo("destination")).lower()
+
     def full_head(self) -> str:
-        """The source commit's full 40-hex hash (webhooks and PR JSON carry 12, §9.8)."""
+        """The source commit's full 40-hex hash (webhooks and PR JSON carry 12, §9.8).
+
+        Asked of the source repository; for a fork the bot cannot read, the PR's
+        commit list (on the destination) gives it. Raises BitbucketError when
+        neither can be read."""
         if self._head_full is None:
-            self._head_full = self.client.full_hash(self.workspace, self.repo, self.head_commit or "")
+            ws, repo = self.source_repository
+            head = self.head_commit or ""
+            try:
+                self._head_full = self.client.full_hash(ws, repo, head)
+            except BitbucketError as exc:
+                if not self.from_fork or exc.status not in HIDDEN_STATUSES or not head:
+                    raise
+                full = next((str(c.get("hash")) for c in self.client.commits(self.workspace, self.repo, self.id)
+                             if str(c.get("hash") or "").startswith(head)), None)
+                if full is None:
+                    raise
+                self._head_full = full
         return self._head_full
 
     def diff(self) -> PatchSet:
@@ -294,37 +346,111 @@ class PullRequest:
                 except BitbucketError as exc:
                     if not _too_large(exc):
                         raise
-            src_ws, src_repo = self._side_repo("source")
+            trees = [(self.workspace, self.repo, self.base_commit or "")]
+            if self._source_can_be_read():
+                trees.insert(0, (*self.source_repository, self.head_commit or ""))
             self._diff, self.unavailable = _diff_in_parts(
                 self.client,
                 diff_call=lambda paths: calls.pr_diff(self.data, paths=paths),
                 diffstat=lambda paths: self.client.pr_diffstat(self.data, paths=paths),
-                trees=[
-                    (src_ws, src_repo, self.head_commit or ""),
-                    (self.workspace, self.repo, self.base_commit or ""),
-                ],
+                trees=trees,
             )
         return self._diff
 
     def diff_since(self, commit: str) -> PatchSet:
         """The diff from ``commit`` to the head, fetched in parts like :meth:`diff`
-        when Bitbucket answers 555 (missing files in :attr:`unavailable_since`)."""
-        # Repository diff "A..B": A is the change (the new head), B the base (§6.4).
-        spec = f"{self.head_commit}..{commit}"
-        calls, ws, repo = self.client.calls, self.workspace, self.repo
+        when Bitbucket answers 555 (missing files in :attr:`unavailable_since`).
+
+        For a fork PR both commits live in the fork. The destination repository is
+        asked first with both sides named by the fork (``{fork}:{head}..{fork}:{commit}``,
+        the form of the PR's own spec, §6.4, which needs no access to the fork); if it
+        refuses that spec (400/404), the fork's own diff ``{head}..{commit}``. When
+        neither can be had, the whole pull request's diff is returned (it is reviewed
+        again rather than not at all) and :attr:`notes` says why."""
         self.unavailable_since = []
+        head = self.head_commit or ""
+        if not self.from_fork:
+            return self._spec_diff(self.workspace, self.repo, head, commit, [commit])
+        src = "/".join(self.source_repository)
+        attempts = [(self.workspace, self.repo, f"{src}:{head}", f"{src}:{commit}", [])]
+        if self._source_readable is not False:
+            attempts.append((*self.source_repository, head, commit, [commit]))
+        failure: BitbucketError | None = None
+        for ws, repo, change, base, base_trees in attempts:
+            try:
+                return self._spec_diff(ws, repo, change, base, base_trees)
+            except BitbucketError as exc:
+                if exc.status not in (400, *HIDDEN_STATUSES):
+                    raise
+                failure = exc
+        assert failure is not None
+        self._note(
+            f"The changes since the last review ({commit[:12]}) could not be diffed: neither the destination "
+            f"repository nor the fork `{src}` answered (HTTP {failure.status}), so the whole pull request was "
+            "reviewed again."
+        )
+        patchset = self.diff()
+        self.unavailable_since = list(self.unavailable)
+        return patchset
+
+    def _spec_diff(self, ws: str, repo: str, change: str, base: str, base_trees: list[str]) -> PatchSet:
+        """The repository diff ``change..base`` of ``ws/repo`` (§6.4: A is the change, B the
+        base; either side may be ``{ws}/{repo}:{hash}``), in parts when it answers 555.
+        ``base_trees`` are commits of ``ws/repo`` to walk besides the head when listing
+        the changed files of a diff whose diffstat answers 555 too."""
+        calls = self.client.calls
+        plain = f"{change.rpartition(':')[2]}..{base.rpartition(':')[2]}"
+        # Keep "/" of a repository prefix literal, as in the PR's own spec; calls.diff()
+        # would encode it, and only the path differs (both sides are commit hashes).
+        diff_path = _spec_path(ws, repo, "diff", change, base)
+
+        def diff_call(paths: list[str]) -> Any:
+            return dataclasses.replace(calls.diff(ws, repo, spec=plain, paths=paths), path=diff_path)
+
         try:
-            return self.client.diff(ws, repo, spec=spec)
+            return self.client.run(diff_call([]))
         except BitbucketError as exc:
             if not _too_large(exc):
                 raise
+        stat_path = _spec_path(ws, repo, "diffstat", change, base)
+        head_trees = [(*self.source_repository, self.head_commit or "")] if self._source_can_be_read() else []
         patchset, self.unavailable_since = _diff_in_parts(
             self.client,
-            diff_call=lambda paths: calls.diff(ws, repo, spec=spec, paths=paths),
-            diffstat=lambda paths: self.client.diffstat(ws, repo, spec=spec, paths=paths),
-            trees=[(ws, repo, self.head_commit or ""), (ws, repo, commit)],
+            diff_call=diff_call,
+            diffstat=lambda paths: list(self.client.paginate(
+                stat_path, [("path", p) for p in paths], pagelen=DIFFSTAT_PAGELEN)),
+            trees=head_trees + [(ws, repo, c) for c in base_trees],
         )
         return patchset
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def _source_can_be_read(self) -> bool:
+        """Whether the source repository answers (always true when it is the destination).
+        Asks it once (``GET /repositories/{ws}/{repo}``) for a fork; a 403/404 marks the
+        fork unreadable and notes it. Raises BitbucketError for other failures."""
+        if self._source_readable is None:
+            ws, repo = self.source_repository
+            try:
+                self.client.repository(ws, repo)
+                self._source_readable = True
+            except BitbucketError as exc:
+                if exc.status not in HIDDEN_STATUSES:
+                    raise
+                self._fork_unreadable(exc.status)
+        return bool(self._source_readable)
+
+    def _fork_unreadable(self, status: int) -> None:
+        self._source_readable = False
+        where = self.destination_branch
+        self._note(
+            f"The pull request's source repository `{'/'.join(self.source_repository)}` (a fork) could not be "
+            f"read (HTTP {status}), so `{CONFIG_FILE}` and rule files were read from the destination branch"
+            + (f" `{where}`" if where else "")
+            + ", and the files it changes could not be read at its head."
+        )
 
     def _side_repo(self, side: str) -> tuple[str, str]:
         """(workspace, repo) of the PR's ``source`` or ``destination`` repository (forks differ)."""
@@ -333,14 +459,45 @@ class PullRequest:
         return (ws, repo) if ws and repo else (self.workspace, self.repo)
 
     def read_file(self, path: str) -> bytes | None:
+        """``path`` at the head commit, read from the source repository (the fork, for
+        a fork PR); None when it does not exist there.
+
+        When the fork cannot be read (403/404, see the class), the destination's
+        copy of a file the pull request does not change is returned (the three-dot
+        diff says the head has the same content, short of later changes on the
+        destination), and None for a file it changes. Raises BitbucketError for
+        other failures."""
         if not self.head_commit:
             return None
         if path in self._files:
             return self._files[path]
+        if self._source_readable is False:
+            return self._head_file_fallback(path)
+        ws, repo = self.source_repository
         try:
-            return self.client.file(self.workspace, self.repo, self.head_commit, path)
-        except NotFound:
-            return None
+            return self.client.file(ws, repo, self.head_commit, path)
+        except BitbucketError as exc:
+            if not self.from_fork:
+                if isinstance(exc, NotFound):
+                    return None
+                raise
+            if exc.status not in HIDDEN_STATUSES:
+                raise
+            if exc.status == 403:
+                self._fork_unreadable(exc.status)
+            elif self._source_can_be_read():
+                return None  # the fork answers: the file is not at the head
+        return self._head_file_fallback(path)
+
+    def _head_file_fallback(self, path: str) -> bytes | None:
+        """``path`` at the head of a fork that cannot be read: the destination's copy when
+        the pull request does not change it, else None (its head copy is unknowable)."""
+        changed: set[str] = set()
+        for f in self.diff():
+            changed.update(p for p in (f.path, f.old_path) if p)
+        for u in self.unavailable:
+            changed.update(p for p in (u.path, u.old_path) if p)
+        return None if path in changed else self.read_base_file(path)
 
     def read_base_file(self, path: str) -> bytes | None:
         """``path`` at the destination commit (None when it does not exist there).
@@ -358,6 +515,13 @@ class PullRequest:
     @property
     def destination_branch(self) -> str | None:
         return ((self.data.get("destination") or {}).get("branch") or {}).get("name")
+
+
+def _spec_path(ws: str, repo: str, kind: str, change: str, base: str) -> str:
+    """``/repositories/{ws}/{repo}/{kind}/{change}..{base}``, where a side may carry a
+    ``{ws}/{repo}:`` prefix whose ``/`` and ``:`` stay literal (§6.4's Location form)."""
+    spec = f"{quote(change, safe='/:')}..{quote(base, safe='/:')}"
+    return f"/repositories/{quote(ws, safe='')}/{quote(repo, safe='')}/{kind}/{spec}"
 
 
 def _too_large(exc: BaseException) -> bool:

@@ -496,11 +496,25 @@ class Api:
         return ctx.user
 
     def _commit(self, ctx: Ctx, repo: Repository) -> str:
-        assert repo.git is not None
-        full = repo.git.resolve(unquote(ctx.args["commit"]))
-        if full is None:
-            raise EmulatorError(404, f"Commit not found: {unquote(ctx.args['commit'])}")
-        return full
+        rev = unquote(ctx.args["commit"])
+        found = self._find_commit(repo, rev)
+        if found is None:
+            raise EmulatorError(404, f"Commit not found: {rev}")
+        return found[0]
+
+    def _find_commit(self, repo: Repository, rev: str) -> tuple[str, Repository] | None:
+        """(full hash, repository holding it) of ``rev`` in ``repo``; in the rest of its fork
+        network too with ``Quirks.fork_commits_visible_in_parent`` (else a fork's commit must be
+        named with the fork's prefix, §6.4)."""
+        members = [repo]
+        if self.em.quirks.fork_commits_visible_in_parent:
+            members += [m for m in repo.network if m is not repo]
+        for member in members:
+            assert member.git is not None
+            full = member.git.resolve(rev)
+            if full is not None:
+                return full, member
+        return None
 
     # -- responses ---------------------------------------------------------------------------
 
@@ -796,13 +810,27 @@ class Api:
         dest = body.get("destination")
         dest_name = dest.get("branch", {}).get("name") if isinstance(dest, dict) else None
         pr = self.em.create_pull_request(
-            repo, source, title=title, author=self._actor(ctx), destination=dest_name,
+            repo, source, source_repo=self._source_repo(ctx, repo, body["source"]),
+            title=title, author=self._actor(ctx), destination=dest_name,
             description=body.get("description") or "",
             reviewers=self._users_from(body.get("reviewers", []), "reviewers"),
             draft=bool(body.get("draft", False)),
             close_source_branch=bool(body.get("close_source_branch", False)),
         )
         return self.ok(self.em.renderer.pullrequest(pr), 201)
+
+    def _source_repo(self, ctx: Ctx, repo: Repository, source: dict[str, Any]) -> Repository | None:
+        """The fork named by ``source.repository.full_name`` of a create body (the PR object's
+        shape, §6.3), or None for a branch of ``repo``. The caller must be able to read it."""
+        named = source.get("repository")
+        full_name = named.get("full_name") if isinstance(named, dict) else None
+        if not full_name or full_name == repo.full_name:
+            return None
+        fork = next((m for m in repo.network if m.full_name == full_name), None)
+        if fork is None or self.em.permission(ctx.user, fork) == "none":
+            raise EmulatorError(400, "Bad request", f"Repository not found: {full_name}",
+                                {"source": [f"repository not in the fork network: {full_name}"]})
+        return fork
 
     def update_pr(self, ctx: Ctx) -> HttpResponse:
         pr = self._pr(ctx, "read")
@@ -848,7 +876,8 @@ class Api:
         def handler(ctx: Ctx) -> HttpResponse:
             pr = self._pr(ctx)
             repo = pr.repo
-            spec = f"{repo.full_name}:{pr.source_commit[:12]}%0D{pr.destination_commit[:12]}"
+            # The source side names the source repository: the fork, for fork PRs (§6.4).
+            spec = f"{pr.source_repository.full_name}:{pr.source_commit[:12]}%0D{pr.destination_commit[:12]}"
             pairs = [("from_pullrequest_id", str(pr.id)), ("topic", "true")]
             if self.em.quirks.forward_diff_params_on_redirect:
                 pairs += [(k, v) for k, v in ctx.params if k not in ("from_pullrequest_id", "topic")]
@@ -861,7 +890,9 @@ class Api:
     def _pr_commits_list(self, pr: PullRequest) -> list[Any]:
         git = pr.repo.git
         assert git is not None
-        if pr.source_branch not in git.branches and pr.state == "OPEN":
+        source_git = pr.source_repository.git
+        assert source_git is not None
+        if pr.source_branch not in source_git.branches and pr.state == "OPEN":
             return []  # empty when the source branch is gone (§6.4)
         key = ("pr-commits", pr.repo.uuid, pr.source_commit, pr.destination_commit)
         infos = self.em.cache_get(key)
@@ -1086,27 +1117,50 @@ class Api:
 
     # -- diffs ------------------------------------------------------------------------------------
 
-    def _resolve_side(self, repo: Repository, text: str) -> str:
-        assert repo.git is not None
+    def _resolve_side(self, repo: Repository, text: str, *, base: bool = False) -> tuple[str, Repository]:
+        """(full hash, repository it was found in) of one side of a spec.
+
+        A side may be prefixed with a repository's full name (``ws/repo:hash``):
+        ``repo`` itself or, for fork PRs, a fork in its network (§6.4: the source
+        side points at the fork). The diff is served by ``repo`` whatever the
+        caller may read of the fork, as for the PR's own ``/diff``. A prefix on the
+        base side naming another repository needs ``Quirks.fork_prefix_on_base_side``.
+        """
         rev = text
+        owner = None
         if ":" in text:
             prefix, rev = text.rsplit(":", 1)
-            if prefix != repo.full_name:
-                raise EmulatorError(404, f"Repository not found: {prefix}")
-        full = repo.git.resolve(rev)
-        if full is None:
+            if prefix == repo.full_name:
+                owner = repo
+            else:
+                owner = next((m for m in repo.network if m.full_name == prefix), None)
+                if owner is None or (base and not self.em.quirks.fork_prefix_on_base_side):
+                    raise EmulatorError(404, f"Repository not found: {prefix}")
+        if owner is not None:
+            assert owner.git is not None
+            full = owner.git.resolve(rev)
+            found = (full, owner) if full is not None else None
+        else:
+            found = self._find_commit(repo, rev)
+        if found is None:
             raise EmulatorError(404, f"Commit not found: {rev}")
-        return full
+        return found
 
-    def _spec(self, ctx: Ctx, repo: Repository) -> tuple[str, str | None, bool]:
-        """(change, base or None, two-sided) for a spec: one commit, or ``A..B`` / ``A%0DB``
-        where A is the change and B the base (§6.4)."""
+    def _spec_sides(self, ctx: Ctx, repo: Repository) -> tuple[str, str | None, bool, Repository]:
+        """Like :meth:`_spec`, plus the repository the change side was found in."""
         spec = unquote(ctx.args["spec"])
         for sep in ("\r", ".."):
             if sep in spec:
                 a, b = spec.split(sep, 1)
-                return self._resolve_side(repo, a), self._resolve_side(repo, b), True
-        return self._resolve_side(repo, spec), None, False
+                change, owner = self._resolve_side(repo, a)
+                return change, self._resolve_side(repo, b, base=True)[0], True, owner
+        change, owner = self._resolve_side(repo, spec)
+        return change, None, False, owner
+
+    def _spec(self, ctx: Ctx, repo: Repository) -> tuple[str, str | None, bool]:
+        """(change, base or None, two-sided) for a spec: one commit, or ``A..B`` / ``A%0DB``
+        where A is the change and B the base (§6.4)."""
+        return self._spec_sides(ctx, repo)[:3]
 
     def _base_for(self, repo: Repository, change: str, base: str | None, two: bool, topic: bool) -> str | None:
         """The "from" side of the diff: the merge base for topic (three-dot) diffs, else ``base``;
@@ -1166,7 +1220,7 @@ class Api:
 
     def diffstat(self, ctx: Ctx) -> HttpResponse | Callable[[], HttpResponse]:
         repo = self._repo(ctx)
-        change, base, two = self._spec(ctx, repo)
+        change, base, two, change_repo = self._spec_sides(ctx, repo)
         topic = ctx.flag("topic", True)
         paths = tuple(ctx.params_all("path"))
         ignore_ws = ctx.flag("ignore_whitespace", False)
@@ -1189,14 +1243,15 @@ class Api:
                 entries = repo.git.diffstat(frm, change, paths=paths, ignore_whitespace=ignore_ws, renames=renames)
                 self.em.cache_put(key, entries)
 
-            def file_obj(path: str | None, commit: str | None, binary: bool) -> dict[str, Any] | None:
+            def file_obj(path: str | None, commit: str | None, binary: bool,
+                         where: Repository = repo) -> dict[str, Any] | None:
                 if path is None or commit is None:
                     return None
                 out: dict[str, Any] = {
                     "type": "commit_file",
                     "path": path,
                     "escaped_path": path,
-                    "links": {"self": {"href": f"{r.urls.api}/repositories/{repo.full_name}/src/{commit}/{quote(path)}"}},
+                    "links": {"self": {"href": f"{r.urls.api}/repositories/{where.full_name}/src/{commit}/{quote(path)}"}},
                 }
                 if binary:
                     out["attributes"] = ["binary"]
@@ -1209,7 +1264,7 @@ class Api:
                     "lines_added": e.lines_added,
                     "lines_removed": e.lines_removed,
                     "old": file_obj(e.old_path, frm, e.binary),
-                    "new": file_obj(e.new_path, change, e.binary),
+                    "new": file_obj(e.new_path, change, e.binary, change_repo),
                 }
 
             with self.em._lock:

@@ -128,6 +128,45 @@ class GitRepo:
             timeout=GIT_TIMEOUT_S,
         )
 
+    def fork_to(self, path: str, home: str) -> GitRepo:
+        """A new bare repository at ``path`` with this one's branches and history (a fork).
+
+        The fork borrows this repository's objects (``git clone --shared``) instead of
+        copying them; see :meth:`set_alternates` for reading a fork's new commits here.
+        """
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        subprocess.run(
+            ["git", "clone", "-q", "--bare", "--shared", self.path, path],
+            check=True,
+            capture_output=True,
+            env=self._env,
+            timeout=GIT_TIMEOUT_S,
+        )
+        fork = GitRepo(path, self._env["HOME"])
+        index = self._index
+        fork._index = _Index(dict(index.branches), list(index.hashes))
+        return fork
+
+    @property
+    def objects_dir(self) -> str:
+        return os.path.join(self.path, "objects")
+
+    def set_alternates(self, object_dirs: Iterable[str]) -> None:
+        """Lets git read objects from ``object_dirs`` too (``objects/info/alternates``).
+
+        A fork network's repositories list each other, so any of them can diff
+        commits made in another (what Bitbucket does for fork pull requests).
+        Git skips an entry naming the repository's own object directory. The file
+        is replaced atomically: concurrent git readers see the old or the new list.
+        """
+        info = os.path.join(self.objects_dir, "info")
+        os.makedirs(info, exist_ok=True)
+        target = os.path.join(info, "alternates")
+        tmp = target + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("".join(f"{os.path.abspath(d)}\n" for d in object_dirs))
+        os.replace(tmp, target)
+
     # -- index ----------------------------------------------------------------------
 
     @property
@@ -166,6 +205,12 @@ class GitRepo:
         if branch is not None:
             branches[branch] = commit
         self._index = _Index(branches, hashes)
+
+    def remember(self, commits: Iterable[str]) -> None:
+        """Adds ``commits`` (full hashes, e.g. a fork's commits merged here) to the index."""
+        index = self._index
+        hashes = sorted(set(index.hashes).union(commits))
+        self._index = _Index(dict(index.branches), hashes)
 
     def _forget_branch(self, branch: str) -> None:
         branches = dict(self._index.branches)

@@ -215,10 +215,29 @@ class Repository:
     statuses: dict[tuple[str, str], BuildStatus] = field(default_factory=dict)  # (commit, key)
     reports: dict[tuple[str, str], Report] = field(default_factory=dict)  # (commit, uuid)
     next_pr_id: int = 1
+    #: The repository this one was forked from (§6.2 ``parent``), None for an original.
+    parent: Repository | None = None
+    #: Direct forks of this repository, oldest first.
+    forks: list[Repository] = field(default_factory=list)
 
     @property
     def full_name(self) -> str:
         return f"{self.workspace.slug}/{self.slug}"
+
+    @property
+    def network(self) -> list[Repository]:
+        """Every repository of this one's fork network: the original first, then all forks
+        (forks of forks included), depth first. A network shares its git history."""
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        out: list[Repository] = []
+        stack = [root]
+        while stack:
+            repo = stack.pop()
+            out.append(repo)
+            stack.extend(reversed(repo.forks))
+        return out
 
     def __repr__(self) -> str:
         return f"Repository({self.full_name!r})"
@@ -293,6 +312,17 @@ class PullRequest:
     tasks: dict[int, Task] = field(default_factory=dict)
     #: Activity entries, oldest first: (kind, payload-producing data, date)
     activity: list[tuple[str, Any, str]] = field(default_factory=list)
+    #: Where ``source_branch`` lives when it is not ``repo``: a fork in ``repo``'s network.
+    source_repo: Repository | None = None
+
+    @property
+    def source_repository(self) -> Repository:
+        """The repository of the source branch and commit (a fork for fork PRs, else ``repo``)."""
+        return self.source_repo or self.repo
+
+    @property
+    def from_fork(self) -> bool:
+        return self.source_repo is not None and self.source_repo is not self.repo
 
     def visible_comments(self, viewer: User | None) -> Iterable[Comment]:
         """Comments in creation order; pending ones only for their author (§6.5)."""

@@ -208,6 +208,8 @@ class Renderer:
             created_on=r.created_on,
             updated_on=r.updated_on,
         )
+        if r.parent is not None:
+            out["parent"] = self.repository(r.parent, full=False)  # forks only (§6.2)
         return out
 
     def repository_payload(self, r: Repository) -> dict[str, Any]:
@@ -216,7 +218,7 @@ class Renderer:
         full = self.repository(r, full=True)
         for key in ("workspace", "project", "owner", "is_private", "scm", "website"):
             out[key] = full[key]
-        out["parent"] = None
+        out["parent"] = self.repository(r.parent, full=False) if r.parent is not None else None
         return out
 
     # -- commits ----------------------------------------------------------------------
@@ -268,7 +270,8 @@ class Renderer:
     def pr_links(self, pr: PullRequest) -> dict[str, Any]:
         r = pr.repo
         base = f"{self.urls.api}/repositories/{r.full_name}/pullrequests/{pr.id}"
-        spec = f"{r.full_name}:{short(pr.source_commit)}%0D{short(pr.destination_commit)}"
+        # The source side names the source repository: the fork, for fork PRs (§6.4).
+        spec = f"{pr.source_repository.full_name}:{short(pr.source_commit)}%0D{short(pr.destination_commit)}"
         repo_base = f"{self.urls.api}/repositories/{r.full_name}"
         query = f"?from_pullrequest_id={pr.id}&topic=true"
         return {
@@ -297,7 +300,7 @@ class Renderer:
         }
 
     def pr_endpoint(self, pr: PullRequest, side: str) -> dict[str, Any]:
-        r = pr.repo
+        r = pr.source_repository if side == "source" else pr.repo
         if side == "source":
             branch: dict[str, Any] = {"name": pr.source_branch, "links": {}, "sync_strategies": ["merge_commit", "rebase"]}
             commit = pr.source_commit
@@ -390,7 +393,8 @@ class Renderer:
             out["inline"] = inline
             out["links"]["code"] = _href(
                 f"{self.urls.api}/repositories/{r.full_name}/diff/"
-                f"{r.full_name}:{short(c.pr.source_commit)}..{short(c.pr.destination_commit)}?path={quote(c.inline['path'])}"
+                f"{c.pr.source_repository.full_name}:{short(c.pr.source_commit)}..{short(c.pr.destination_commit)}"
+                f"?path={quote(c.inline['path'])}"
             )
         if c.resolution is not None:
             out["resolution"] = self.resolution(c)

@@ -185,6 +185,13 @@ class Quirks:
     webhook_request_uuid_stable: bool = False
     #: §7.3 [T]: timeouts are retried like 5xx.
     webhook_retry_on_timeout: bool = True
+    #: §6.4: a fork PR's spec names the fork on its source side (``{ws}/{fork}:{hash}``); not
+    #: stated: whether a repository also finds its forks' commits without that prefix (in
+    #: ``/src``, ``/commit``, statuses, reports and diff specs). Default: no, only its own.
+    fork_commits_visible_in_parent: bool = False
+    #: §6.4 shows the ``{ws}/{repo}:`` prefix on the source side of a spec only; not stated:
+    #: whether the base side (after ``..``/``%0D``) may name a fork too. Default: no (404).
+    fork_prefix_on_base_side: bool = False
 
 
 @dataclass
@@ -716,6 +723,73 @@ class FakeBitbucket:
             else:
                 repo.permissions[user.uuid] = (user, permission)
 
+    def fork_repository(
+        self,
+        repo: Repository,
+        workspace: Workspace,
+        *,
+        slug: str | None = None,
+        name: str | None = None,
+        owner: User | None = None,
+        private: bool | None = None,
+        description: str | None = None,
+        admins: Iterable[User] = (),
+        writers: Iterable[User] = (),
+        readers: Iterable[User] = (),
+    ) -> Repository:
+        """Forks ``repo`` into ``workspace`` (default slug: the parent's) and returns the fork.
+
+        The fork starts with every branch of ``repo`` and shares its history: the
+        network's git repositories read each other's objects, so the parent can diff
+        the fork's commits (§6.4: fork PR specs point at the fork). Its JSON carries
+        ``parent`` (§6.2, §7.4). ``owner`` (the user forking) becomes an admin of the
+        fork; ``private`` defaults to the parent's, and a private parent's forks must
+        be private (``fork_policy: no_public_forks``). Who else can read the fork is
+        up to ``admins``/``writers``/``readers`` and the workspace, as for any
+        repository: a private fork the bot cannot read answers 403 (or 404, see
+        ``Quirks.hidden_repository_status``). No webhook fires (``repo:fork``'s
+        payload is not in the reference).
+        """
+        assert repo.git is not None
+        with self._lock:
+            slug = slug or repo.slug
+            if slug in workspace.repositories:
+                raise ValueError(f"repository {workspace.slug}/{slug} exists")
+            is_private = repo.is_private if private is None else private
+            if repo.is_private and not is_private:
+                raise EmulatorError(400, "Bad request", "Forks of a private repository must be private.",
+                                    {"is_private": ["no_public_forks: this repository's forks must be private"]})
+            git = repo.git.fork_to(os.path.join(self.workdir, workspace.slug, f"{slug}.git"), self._home)
+            now = self._now()
+            fork = Repository(
+                uuid=self._uuid(),
+                workspace=workspace,
+                slug=slug,
+                name=name or repo.name,
+                description=repo.description if description is None else description,
+                is_private=is_private,
+                mainbranch=repo.mainbranch,
+                project=workspace.projects["PROJ"],
+                created_on=now,
+                updated_on=now,
+                git=git,
+                language=repo.language,
+                parent=repo,
+            )
+            workspace.repositories[slug] = fork
+            repo.forks.append(fork)
+            network = fork.network
+            for member in network:
+                assert member.git is not None
+                member.git.set_alternates(
+                    other.git.objects_dir for other in network if other is not member and other.git is not None)
+            for users, perm in ((readers, "read"), (writers, "write"), (admins, "admin")):
+                for user in users:
+                    fork.permissions[user.uuid] = (user, perm)
+            if owner is not None:
+                fork.permissions[owner.uuid] = (owner, "admin")
+            return fork
+
     def commit(
         self,
         repo: Repository,
@@ -783,17 +857,19 @@ class FakeBitbucket:
         if notify and self._hooks_for(repo, "repo:push"):
             commits = repo.git.log([new], [old] if old else [], limit=5) if new else []
             self._emit(repo, "repo:push", lambda: self._push_payload(repo, branch, old, new, commits, actor))
-        for pr in repo.pull_requests.values():
+        prs = [pr for member in repo.network for pr in member.pull_requests.values()
+               if pr.repo is repo or pr.source_repository is repo]
+        for pr in prs:
             if pr.state != "OPEN":
                 continue
-            if pr.source_branch == branch and new and new != pr.source_commit:
+            if pr.source_repository is repo and pr.source_branch == branch and new and new != pr.source_commit:
                 previous = pr.source_commit
                 pr.source_commit = new
                 pr.updated_on = self._now()
                 self._mark_outdated(pr, previous, new)
                 if notify and self.quirks.pr_updated_on_push:
                     self._emit_pr(pr, "pullrequest:updated", actor)
-            if pr.destination_branch == branch and new:
+            if pr.repo is repo and pr.destination_branch == branch and new:
                 pr.destination_commit = new
 
     def _mark_outdated(self, pr: PullRequest, old: str, new: str) -> None:
@@ -916,12 +992,24 @@ class FakeBitbucket:
         reviewers: Sequence[User] = (),
         draft: bool = False,
         close_source_branch: bool = False,
+        source_repo: Repository | None = None,
     ) -> PullRequest:
-        """Opens a PR from branch ``source`` (fires ``pullrequest:created``)."""
+        """Opens a PR from branch ``source`` (fires ``pullrequest:created``).
+
+        ``source_repo`` is where ``source`` lives when it is not ``repo``: a fork in
+        ``repo``'s network (see :meth:`fork_repository`). The PR belongs to ``repo``
+        (the destination); its ``source.repository`` is the fork, its diff spec
+        names the fork (§6.4), and pushes to the fork's branch move it.
+        """
         assert repo.git is not None
+        origin = source_repo or repo
+        if origin is not repo and origin not in repo.network:
+            raise EmulatorError(400, "Bad request", f"{origin.full_name} is not a fork of {repo.full_name}.",
+                                {"source": [f"repository not in the fork network: {origin.full_name}"]})
+        assert origin.git is not None
         with self._lock:
             dest = destination or repo.mainbranch
-            src_tip = repo.git.branches.get(source)
+            src_tip = origin.git.branches.get(source)
             if src_tip is None:
                 raise EmulatorError(
                     400, "Bad request", "You must specify a valid source branch when creating a pull request.",
@@ -931,7 +1019,7 @@ class FakeBitbucket:
             if dst_tip is None:
                 raise EmulatorError(400, "Bad request", f"Destination branch not found: {dest}",
                                     {"destination": [f"branch not found: {dest}"]})
-            if source == dest:
+            if source == dest and origin is repo:
                 raise EmulatorError(400, "Bad request", "Source and destination branches must differ.",
                                     {"destination": ["source and destination are the same"]})
             now = self._now()
@@ -949,6 +1037,7 @@ class FakeBitbucket:
                 updated_on=now,
                 draft=draft,
                 close_source_branch=close_source_branch,
+                source_repo=origin if origin is not repo else None,
             )
             repo.next_pr_id += 1
             for user in reviewers:
@@ -1078,6 +1167,9 @@ class FakeBitbucket:
             else:
                 raise EmulatorError(400, "Bad request", f"Unknown merge strategy: {strategy}",
                                     {"merge_strategy": [f"invalid choice: {strategy}"]})
+            if pr.from_fork:
+                # The fork's commits are now part of the destination's history.
+                git.remember(info.hash for info in git.log([merged], [dest_tip]))
             pr.state = "MERGED"
             pr.merge_commit = merged
             pr.destination_commit = dest_tip
@@ -1088,7 +1180,7 @@ class FakeBitbucket:
             self._after_push(pr.repo, pr.destination_branch, dest_tip, merged, actor)
             self._emit_pr(pr, "pullrequest:fulfilled", actor)
             if close_source_branch if close_source_branch is not None else pr.close_source_branch:
-                self.delete_branch(pr.repo, pr.source_branch, author=actor)
+                self.delete_branch(pr.source_repository, pr.source_branch, author=actor)
             return pr
 
     def decline_pull_request(self, pr: PullRequest, actor: User, *, reason: str = "") -> PullRequest:

@@ -93,8 +93,13 @@ def _pr(
     author: str | Mapping[str, Any],
     reviewers: Sequence[str | Mapping[str, Any]],
     private: bool,
+    source_repository: str | None = None,
 ) -> PullRequest:
     repo = _repo(repository, private)
+    fork = None
+    if source_repository and source_repository != repository:
+        fork = _repo(source_repository, private)
+        fork.parent = repo
     pr = PullRequest(
         repo=repo,
         id=pr_id,
@@ -109,6 +114,7 @@ def _pr(
         updated_on=_WHEN,
         state=state,
         draft=draft,
+        source_repo=fork,
     )
     for r in reviewers:
         user = _user(r)
@@ -138,15 +144,19 @@ def pullrequest_event(
     reviewers: Sequence[str | Mapping[str, Any]] = (),
     private: bool = True,
     urls: Urls | None = None,
+    source_repository: str | None = None,
 ) -> dict[str, Any]:
     """A ``pullrequest:*`` payload: ``actor``, ``pullrequest``, ``repository`` (plus
     ``approval``/``changes_request`` for those events).
 
     Hashes are 40 characters when given and are rendered with 12 (§1).
+    ``source_repository`` (``"ws/repo"``) makes it a fork PR: ``pullrequest.source.repository``
+    and the diff links name the fork; ``repository`` stays the destination (§6.4, §7.4).
     """
     r = Renderer(urls or Urls())
     pr = _pr(repository, pr_id, title, description, state or _STATE_OF.get(event_key, "OPEN"), draft,
-             source_branch, destination_branch, source_hash, destination_hash, author, reviewers, private)
+             source_branch, destination_branch, source_hash, destination_hash, author, reviewers, private,
+             source_repository)
     who = _user(actor if actor is not None else author)
     out: dict[str, Any] = {
         "actor": r.user(who),
