@@ -17,7 +17,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from bbreview.bitbucket import Client
 from bbreview.review.render import parse_markers
 from bbreview.service.config import ServiceConfig
 from bbreview.store import SQLiteStore
-from bbreview.testing import BOT_SCOPES, FakeBitbucket
+from bbreview.testing import BOT_SCOPES, FakeBitbucket, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 # Test artifacts go to build/screenshots (ignored by git). The README's copies in
@@ -121,16 +120,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout=30.0, what="a condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class World:
@@ -335,7 +324,7 @@ def test_from_nothing_to_a_reviewed_pull_request_through_the_service(page, expec
                         return c
                 return None
 
-            posted = wait_for(summary, 60.0, "the review's summary comment")
+            posted = wait_until(summary, 60.0, "the review's summary comment")
             assert "bbreview" in posted["content"]["raw"]
             page.reload()
             expect(page.locator('tr[data-repo="acme/webapp"]')).not_to_contain_text("none yet")
@@ -384,7 +373,7 @@ def test_from_nothing_to_a_reviewed_pull_request_through_the_service(page, expec
                         return c
                 return None
 
-            wait_for(new_summary, 60.0, "the review by the new account")
+            wait_until(new_summary, 60.0, "the review by the new account")
         finally:
             service.stop()
 

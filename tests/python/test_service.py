@@ -20,7 +20,7 @@ from bbreview.service.app import Service
 from bbreview.service.config import ServiceConfig
 from bbreview.service.events import HANDLED_EVENTS
 from bbreview.service.worker import LLM_SETUP_HELP
-from bbreview.testing import BOT_SCOPES, FakeBitbucket, FakeLLM
+from bbreview.testing import BOT_SCOPES, FakeBitbucket, FakeLLM, wait_until
 
 SECRET = "s3cr3t-for-tests-only"
 BASE = {"app.py": "import os\n\n\ndef greet(name):\n    return 'Hello, ' + name\n"}
@@ -28,16 +28,6 @@ FEATURE = {
     "app.py": "import os\n\n\ndef greet(name):\n    print('greeting', name)\n    return 'Hello, ' + name\n\n\n"
     "def run(expr):\n    return eval(expr)\n",
 }
-
-
-def wait_for(predicate, timeout=30.0, what="a condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Env:
@@ -80,7 +70,7 @@ class Env:
         return found[0] if found else None
 
     def reviewed(self, pr, timeout=30.0):
-        return wait_for(lambda: self.summary(pr), timeout, f"the review of PR #{pr.id}")
+        return wait_until(lambda: self.summary(pr), timeout, f"the review of PR #{pr.id}")
 
     def ask(self, pr, text, **kw):
         return self.bb.add_comment(pr, self.dev, f"@{{{self.bot.account_id}}} {text}", **kw)
@@ -92,7 +82,7 @@ class Env:
                     return c
             return None
 
-        return wait_for(find, timeout, f"the bot's reply to #{comment.id}")["content"]["raw"]
+        return wait_until(find, timeout, f"the bot's reply to #{comment.id}")["content"]["raw"]
 
     def idle(self, timeout=30.0):
         """Waits until every webhook the emulator sent was answered and every job has finished."""
@@ -102,7 +92,7 @@ class Env:
             self.service.dispatch_once()
             counts = self.store.counts_by_state()
             return counts.get("queued", 0) + counts.get("leased", 0) == 0 and not self.service._running
-        wait_for(done, timeout, "the queue to drain")
+        wait_until(done, timeout, "the queue to drain")
 
 
 @pytest.fixture()
@@ -190,7 +180,7 @@ def test_a_new_commit_is_reviewed_incrementally_and_fixed_comments_resolved(env)
     def resolved():
         return [c for c in env.bot_comments(pr) if c.get("resolution")]
 
-    [c] = wait_for(resolved, 30, "the fixed comment to be resolved")
+    [c] = wait_until(resolved, 30, "the fixed comment to be resolved")
     assert "python-print" in c["content"]["raw"]
     env.idle()
     assert len([c for c in env.bot_comments(pr) if ("summary", []) in parse_markers(c["content"]["raw"])]) == 1
@@ -275,7 +265,7 @@ def test_a_declined_pull_request_cancels_pending_work(env):
     job_id = env.store.enqueue(key, "review", {"workspace": "acme", "repo": "app", "pr_id": pr.id,
                                                 "trigger": "updated"}, run_after=time.time() + 3600)
     env.bb.decline_pull_request(env.bb.pull_request(env.repo, pr.id), env.dev)
-    wait_for(lambda: env.store.job(job_id).state == "cancelled", 30, "the pending job to be cancelled")
+    wait_until(lambda: env.store.job(job_id).state == "cancelled", 30, "the pending job to be cancelled")
 
 
 def test_a_description_that_says_ignore_turns_off_automatic_reviews(env):
@@ -301,7 +291,7 @@ def test_an_invalid_configuration_gets_an_error_comment(env):
     def error_comment():
         return [c for c in env.bot_comments(pr) if ("config-error", []) in parse_markers(c["content"]["raw"])]
 
-    [c] = wait_for(error_comment, 30, "the configuration error comment")
+    [c] = wait_until(error_comment, 30, "the configuration error comment")
     assert "reviews.max_comments" in c["content"]["raw"] and ".bbreview.yaml:2" in c["content"]["raw"]
 
 
@@ -332,12 +322,12 @@ def _retried_without_starving(env):
         env.service.dispatch_once()
         return [j for j in env.store.jobs(pr_key=key) if j.kind == "review" and j.last_error]
 
-    [job] = wait_for(first_failed, 30, "the first PR's review to fail")
+    [job] = wait_until(first_failed, 30, "the first PR's review to fail")
     assert job.state in ("queued", "leased")  # backing off, not dead
     second = env.bb.create_pull_request(env.repo, "other", title="Other", author=env.dev)
     env.reviewed(second, timeout=60)
     # Read from the store, not the API: the test's own calls on the first PR would meet its faults.
-    wait_for(lambda: env.store.job(job.id).state == "done", 60, "the first PR's review to be retried and finish")
+    wait_until(lambda: env.store.job(job.id).state == "done", 60, "the first PR's review to be retried and finish")
     env.idle(60)
     [first_job] = [j for j in env.store.jobs(pr_key=key) if j.kind == "review"]
     [second_job] = [j for j in env.store.jobs(pr_key=f"acme/app#{second.id}") if j.kind == "review"]
@@ -382,7 +372,7 @@ def test_malformed_and_unknown_deliveries_get_4xx_and_nothing_crashes(env, caplo
         status, body = post(conn, "issue:created", json.dumps({"repository": {"full_name": "acme/app"}}).encode())
         assert status == 400 and b"issue:created" in body
     # The intake's log lines reach Python through a forwarding thread: wait for them.
-    wait_for(lambda: any("not valid JSON" in r.getMessage() for r in caplog.records), 10, "the log line")
+    wait_until(lambda: any("not valid JSON" in r.getMessage() for r in caplog.records), 10, "the log line")
     with urllib.request.urlopen(f"{env.service.url}/healthz", timeout=5) as r:
         assert r.status == 200
     # The service still reviews.

@@ -18,21 +18,11 @@ from bbreview.service.app import Service
 from bbreview.service.config import ServiceConfig
 from bbreview.bitbucket import Client
 from bbreview.store import SQLiteStore
-from bbreview.testing import BOT_SCOPES, FakeBitbucket
+from bbreview.testing import BOT_SCOPES, FakeBitbucket, wait_until
 
 BASE = {"app.py": "def greet(name):\n    return 'Hello, ' + name\n"}
 FEATURE = {"app.py": "def greet(name):\n    print('greeting', name)\n    return eval(name)\n"}
 KEY = "0" * 64  # BBREVIEW_SECRET_KEY for the sealed token (hex, 32 bytes)
-
-
-def wait_for(predicate, timeout=30.0, what="a condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class World:
@@ -97,7 +87,7 @@ def test_the_service_starts_without_a_token_and_reviews_once_one_is_saved_in_the
     assert results[0].ok, results[0]
 
     pr = world.bb.create_pull_request(world.repo, "feature", title="Greeting", author=world.dev)
-    wait_for(lambda: world.bot_summaries(pr, world.bot), what="the review by the saved account")
+    wait_until(lambda: world.bot_summaries(pr, world.bot), what="the review by the saved account")
 
 
 def test_a_token_saved_by_another_process_is_picked_up(world):
@@ -121,7 +111,7 @@ def test_changing_the_review_user_switches_the_bot_without_a_restart(world):
     assert admin.install(["acme/app"])[0].ok
 
     pr = world.bb.create_pull_request(world.repo, "feature", title="Greeting", author=world.dev)
-    wait_for(lambda: world.bot_summaries(pr, world.bot2), what="the review by the new account")
+    wait_until(lambda: world.bot_summaries(pr, world.bot2), what="the review by the new account")
     assert world.bot_summaries(pr, world.bot) == []
 
 
@@ -183,7 +173,7 @@ def test_a_failing_store_does_not_kill_the_workers(world, monkeypatch):
     second = service.store.enqueue("acme/app#2", "command", {})
     with service._work:
         service._work.notify_all()
-    wait_for(lambda: service.store.job(second).state == "done", what="the second job")
+    wait_until(lambda: service.store.job(second).state == "done", what="the second job")
     assert calls["n"] >= 2
     assert all(t.is_alive() for t in service._threads)
     assert service.store.job(first).state == "leased"  # its lease expires, then it runs again
@@ -258,6 +248,6 @@ def test_a_hook_installed_by_another_process_is_verified_within_seconds(world):
     (result,) = admin.install(["acme/app"])
     assert result.ok, result
     hook_uuid = service.store.installation("acme/app").hook_uuid.strip("{}").lower()
-    wait_for(lambda: hook_uuid in service._loaded_hooks, 5.0, "the new hook's secret to be loaded")  # noqa: SLF001
+    wait_until(lambda: hook_uuid in service._loaded_hooks, 5.0, "the new hook's secret to be loaded")  # noqa: SLF001
     pr = world.bb.create_pull_request(world.repo, "feature", title="Greeting", author=world.dev)
-    wait_for(lambda: world.bot_summaries(pr, world.bot), what="the review of the first pull request")
+    wait_until(lambda: world.bot_summaries(pr, world.bot), what="the review of the first pull request")

@@ -76,13 +76,13 @@ def _demo_answer(question: str) -> str:
 
 
 def _wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(f"the demo waited {timeout:.0f} s for {what}; run with --verbose to see the service log")
+    from bbreview.testing import wait_until
+
+    try:
+        return wait_until(predicate, timeout, what)
+    except TimeoutError:
+        raise TimeoutError(f"the demo waited {timeout:.0f} s for {what}; run with --verbose to see the service "
+                           "log") from None
 
 
 def _clean(raw: str) -> str:

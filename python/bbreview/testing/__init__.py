@@ -39,8 +39,10 @@ from bbreview.testing.fake import (
 )
 from bbreview.testing.fake_llm import FakeLLM
 from bbreview.testing.receiver import ReceivedWebhook, WebhookReceiver
+from bbreview.testing.waiting import wait_until
 
 __all__ = [
+    "wait_until",
     "ALL_API_TOKEN_SCOPES",
     "AccessToken",
     "Annotation",
