@@ -8,6 +8,7 @@ import json
 import logging
 import socket
 import threading
+import time
 
 import pytest
 
@@ -714,3 +715,11 @@ def test_no_secret_appears_in_results_logs_or_reprs(fb, store, config, env, capl
     for text in texts:
         for secret in secrets:
             assert secret not in text
+
+
+def test_a_dns_lookup_that_hangs_does_not_hang_doctor(monkeypatch):
+    monkeypatch.undo()  # the real _resolve, not the loopback-only stand-in
+    monkeypatch.setattr(admin_module, "PUBLIC_URL_PROBE_SECONDS", 0.2)
+    monkeypatch.setattr(admin_module.socket, "getaddrinfo", lambda *a, **k: time.sleep(5))
+    with pytest.raises(TimeoutError, match="did not answer within 0.2 s"):
+        admin_module._resolve("review.example.com", 443)

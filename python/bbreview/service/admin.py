@@ -185,9 +185,25 @@ def _is_ip(host: str) -> bool:
 
 
 def _resolve(host: str, port: int) -> list[str]:
-    """The addresses ``host`` resolves to here. Raises OSError (socket.gaierror) when it does not."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
+    """The addresses ``host`` resolves to here. Raises OSError (socket.gaierror) when it does not,
+    and TimeoutError when the resolver does not answer within PUBLIC_URL_PROBE_SECONDS (a lookup
+    has no timeout of its own, and doctor must not hang on a dead DNS server)."""
+    outcome: dict[str, Any] = {}
+
+    def lookup() -> None:
+        try:
+            outcome["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=lookup, name="bbreview-resolve", daemon=True)
+    worker.start()
+    worker.join(PUBLIC_URL_PROBE_SECONDS)
+    if worker.is_alive():
+        raise TimeoutError(f"the DNS lookup of {host} did not answer within {PUBLIC_URL_PROBE_SECONDS:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return sorted({str(info[4][0]) for info in outcome["infos"]})
 
 
 def _probe_healthz(url: str, timeout: float, direct: bool) -> tuple[int, str | None]:
