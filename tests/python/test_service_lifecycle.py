@@ -4,6 +4,7 @@ and housekeeping. Loopback only, against FakeBitbucket."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -116,8 +117,6 @@ def test_changing_the_review_user_switches_the_bot_without_a_restart(world):
 
 
 def test_a_revoked_token_leaves_the_service_running_and_says_why(world):
-    import os
-
     os.makedirs(world.config.data_dir, exist_ok=True)
     store = SQLiteStore(str(world.config.db_path))
     assert Admin(store, world.config, env=world.env).save_token(world.bot.email, world.token.token).ok
@@ -251,3 +250,18 @@ def test_a_hook_installed_by_another_process_is_verified_within_seconds(world):
     wait_until(lambda: hook_uuid in service._loaded_hooks, 5.0, "the new hook's secret to be loaded")  # noqa: SLF001
     pr = world.bb.create_pull_request(world.repo, "feature", title="Greeting", author=world.dev)
     wait_until(lambda: world.bot_summaries(pr, world.bot), what="the review of the first pull request")
+
+
+def test_bitbucket_unreachable_at_start_is_told_apart_from_a_bad_token(world):
+    os.makedirs(world.config.data_dir, exist_ok=True)
+    store = SQLiteStore(str(world.config.db_path))
+    assert Admin(store, world.config, env=world.env).save_token(world.bot.email, world.token.token).ok
+    store.close()
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}/2.0"
+    world.config = world.config.with_(api_url=dead)
+    service = world.start(console=False)
+    assert not service.connected
+    assert "could not be reached" in service.credentials_problem
+    assert world.token.token not in service.credentials_problem

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from bbreview.errors import Error
+from bbreview.errors import AuthError, Error, PermissionDenied, ScopeError
 from bbreview.review.config import ReviewConfig, load_config
 from bbreview.service.config import ServiceConfig
 from bbreview.service.events import HANDLED_EVENTS, BotIdentity, plan_delivery
@@ -150,7 +150,7 @@ class Service:
         self.credentials_problem = ""
         self._token_marker: bytes | None = None
         self._last_connect_try = 0.0
-        self._connect_lock = threading.Lock()
+        self._connect_lock = threading.RLock()  # the console's thread and the housekeeping loop
         self.client = client
         if client is None:
             self._token_marker = self._saved_token_marker()
@@ -229,8 +229,14 @@ class Service:
                 return False
             try:
                 user = self.client.current_user()
-            except Error as exc:
+            except (AuthError, ScopeError, PermissionDenied) as exc:
                 self.credentials_problem = f"the Bitbucket token does not work: {exc}"
+                self.runner = None
+                self.bot = None
+                return False
+            except Error as exc:  # Bitbucket unreachable or failing: tried again later
+                self.credentials_problem = (f"Bitbucket could not be reached to check the token ({exc}); trying "
+                                            f"again every {RECONNECT_INTERVAL_S:.0f} s")
                 self.runner = None
                 self.bot = None
                 return False
@@ -248,6 +254,10 @@ class Service:
         did not work every RECONNECT_INTERVAL_S. Returns True when the credentials changed."""
         if self._explicit_client:
             return False
+        with self._connect_lock:
+            return self._refresh_credentials(force)
+
+    def _refresh_credentials(self, force: bool) -> bool:
         marker = self._saved_token_marker()
         changed = marker != self._token_marker
         retry = self.runner is None and time.monotonic() - self._last_connect_try >= RECONNECT_INTERVAL_S
