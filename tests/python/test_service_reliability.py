@@ -23,8 +23,8 @@ from bbreview.store import SQLiteStore
 # The native intake must be built: without it these tests fail (ImportError), never skip.
 from bbreview.service.events import HANDLED_EVENTS
 from bbreview.service.intake import sign
-from bbreview.testing import FakeBitbucket
-from test_service import FEATURE, SECRET, Env, wait_for
+from bbreview.testing import FakeBitbucket, wait_until
+from test_service import FEATURE, SECRET, Env
 
 
 @pytest.fixture()
@@ -135,7 +135,7 @@ def test_a_burst_of_a_thousand_deliveries_is_acknowledged_and_processed(tmp_path
                 return len(outcomes) == n and all(
                     o.state == "taken" and len(o.jobs) == 1 and o.jobs[0].state == "done" for o in outcomes)
 
-            wait_for(processed, 60, "every delivery of the burst to be processed")
+            wait_until(processed, 60, "every delivery of the burst to be processed")
             elapsed = time.monotonic() - started
             outcomes = burst()
             assert {o.jobs[0].kind for o in outcomes} == {"review"}
@@ -203,14 +203,14 @@ def test_kill_9_in_the_middle_of_a_review_then_restart_completes_it_without_dupl
         bb.latency = lambda req: 0.4 if req.method == "POST" and req.path.endswith("/comments") else 0.0
         proc = serve(data_dir, port, env_vars, config_file, tmp_path / "serve-1.log")
         try:
-            wait_for(lambda: healthy(port), 30, "the service to start")
+            wait_until(lambda: healthy(port), 30, "the service to start")
             pr = bb.create_pull_request(repo, "feature", title="Feature", author=dev)
 
             def bot_comments():
                 return [c for c in client.comments("acme", "app", pr.id)
                         if c["user"]["uuid"] == bot.uuid and not c.get("deleted")]
 
-            wait_for(lambda: len(bot_comments()) >= 2, 30, "the review to start posting")
+            wait_until(lambda: len(bot_comments()) >= 2, 30, "the review to start posting")
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
             posted_before = len(bot_comments())
@@ -218,12 +218,12 @@ def test_kill_9_in_the_middle_of_a_review_then_restart_completes_it_without_dupl
 
             bb.latency = 0.0
             proc = serve(data_dir, port, env_vars, config_file, tmp_path / "serve-2.log")
-            wait_for(lambda: healthy(port), 30, "the service to restart")
+            wait_until(lambda: healthy(port), 30, "the service to restart")
 
             def finished():
                 return any(("summary", []) in parse_markers(c["content"]["raw"]) for c in bot_comments())
 
-            wait_for(finished, 60, "the review to complete after the restart")
+            wait_until(finished, 60, "the review to complete after the restart")
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
