@@ -106,11 +106,18 @@ def test_a_rerun_posts_nothing_new_and_edits_the_summary_in_place(world):
     assert [c["id"] for c in after] == [c["id"] for c in before]
 
 
-def test_full_review_posts_again(world):
+def test_full_review_posts_again_what_was_resolved_but_never_an_open_comment_twice(world):
     pr = world.open_pr()
-    rv, _ = run_review(world, pr)
+    rv, first = run_review(world, pr)
     _, again = run_review(world, pr, full=True)
-    assert again.posted == len(rv.comments)
+    assert again.posted == 0 and again.skipped_existing == len(rv.comments)
+    # Someone resolves one comment while its finding is still in the code: full posts it again.
+    resolved_id = next(iter(first.comment_ids.values()))
+    world.client().resolve_comment("acme", "app", pr.id, resolved_id)
+    _, third = run_review(world, pr, full=True)
+    assert third.posted == 1 and third.skipped_existing == len(rv.comments) - 1
+    _, plain = run_review(world, pr)  # without full, the resolved comment counts as posted
+    assert plain.posted == 0
 
 
 def test_a_new_commit_is_reviewed_incrementally_and_fixed_comments_are_resolved(world):

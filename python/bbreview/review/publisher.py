@@ -144,8 +144,8 @@ class BitbucketPublisher:
         dry_run: bool = False,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> PublishResult:
-        """Posts ``review`` on ``pr``. ``full``: post every finding again, ignoring
-        what was posted. ``dry_run``: change nothing; ``actions`` says what would be done."""
+        """Posts ``review`` on ``pr``. ``full``: post again every finding whose earlier
+        comment was resolved (a finding with an open comment is never posted twice). ``dry_run``: change nothing; ``actions`` says what would be done."""
         note = progress or (lambda stage, done, total: None)
         result = PublishResult()
         ws, repo, pr_id = pr.workspace, pr.repo, pr.id
@@ -162,13 +162,15 @@ class BitbucketPublisher:
             insights.start()
         existing = read_bot_comments(self.client, pr, self.bot["uuid"])
         by_fp = {c.fingerprint: c for c in existing if c.kind == "finding" and c.fingerprint}
+        open_fps = {c.fingerprint for c in existing if c.kind == "finding" and c.fingerprint and not c.resolved}
         current = review.fingerprints
 
         # 1. inline comments, posted concurrently (their order on the PR follows the diff anyway)
         failed: list[str] = []
         todo: list[tuple[InlineComment, list[str]]] = []
         for comment in review.comments:
-            if comment.finding.fingerprint in by_fp and not full:
+            fingerprint = comment.finding.fingerprint
+            if fingerprint in open_fps or (fingerprint in by_fp and not full):
                 result.skipped_existing += 1
                 continue
             body = review.comment_markdown(comment)

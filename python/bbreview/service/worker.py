@@ -20,7 +20,6 @@ from bbreview.errors import BitbucketError, ConfigError, LLMError, NotFound
 from bbreview.review import BitbucketPublisher, PullRequest, Reviewer, load_change_config
 from bbreview.review.config import ReviewConfig
 from bbreview.review.publisher import read_bot_comments
-from bbreview.review.render import parse_markers
 from bbreview.review.source import CONFIG_FILE
 from bbreview.service.commands import COMMANDS, description_disables_reviews, help_text, parse_command
 from bbreview.service.events import BotIdentity
@@ -50,32 +49,6 @@ def _publish_hint(status: int | None) -> str:
     if status == 429 or (status or 0) >= 500:
         return "; Bitbucket was busy or rate-limited, and the next review tries again"
     return ""
-
-
-class _WithoutResolvedFindings:
-    """``client`` as the publisher sees it during a ``full review``.
-
-    The bot's *resolved* finding comments are left out of the pull request's
-    comments, so a finding that is still in the code is posted again; its *open*
-    comments stay visible, so a finding whose comment is open is recognized by
-    its fingerprint and never posted twice. Every other call goes to ``client``.
-    """
-
-    def __init__(self, client: Any, bot_uuid: str) -> None:
-        self._client = client
-        self._bot_uuid = bot_uuid
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def comments(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        return [c for c in self._client.comments(*args, **kwargs) if not self._resolved_finding(c)]
-
-    def _resolved_finding(self, c: dict[str, Any]) -> bool:
-        if not c.get("resolution") or c.get("parent") or (c.get("user") or {}).get("uuid") != self._bot_uuid:
-            return False
-        markers = parse_markers((c.get("content") or {}).get("raw") or "")
-        return bool(markers) and markers[-1][0] == "finding"
 
 
 class PermanentError(Exception):
@@ -192,14 +165,9 @@ class JobRunner:
                 raise
             # The last reviewed commit is gone (a force push): review the whole change.
             review = reviewer.review(pr)
-        if full:
-            # Everything was reviewed again (since=None); the publisher's own
-            # `full` would also post a second copy beside each open comment.
-            publisher = BitbucketPublisher(_WithoutResolvedFindings(self.client, self.bot.uuid), store=self.store,
-                                           bot={"uuid": self.bot.uuid})
-            result = publisher.publish(review, pr)
-        else:
-            result = self.publisher.publish(review, pr)
+        # `full`: everything was reviewed again (since=None), and a finding whose comment was
+        # resolved while still in the code is posted again; an open one never twice.
+        result = self.publisher.publish(review, pr, full=full)
         self._record_publish_errors(pr, head, result.errors)
         now = self.clock()
         if result.newer_commit:
