@@ -236,7 +236,9 @@ def add_parsers(sub: Any) -> None:
     r.add_argument("--fail-on", choices=["never", "nitpick", "low", "medium", "high", "critical"], default="never",
                    help="exit 1 when a posted finding has this severity or higher (default: never)")
     r.add_argument("--dry-run", action="store_true", help="pull requests: print what would be posted, post nothing")
-    r.add_argument("--full", action="store_true", help="pull requests: post again the findings whose comments were resolved (an open comment is never posted twice)")
+    r.add_argument("--full", action="store_true",
+                   help="pull requests: post again the findings whose comments were resolved (an open comment is "
+                   "never posted twice)")
     r.add_argument("--api-url", metavar="URL", help="Bitbucket API base URL (e.g. the local emulator)")
     r.add_argument("--ca-file", metavar="PEM", help="CA bundle to trust for the API (e.g. the emulator's)")
     r.add_argument("--data-dir", metavar="DIR",
