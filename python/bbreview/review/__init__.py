@@ -25,7 +25,7 @@ from bbreview.review.pipeline import (
     anchor,
     load_change_config,
 )
-from bbreview.review.publisher import BitbucketPublisher, PublishResult
+from bbreview.review.publisher import BitbucketPublisher, PublishFailure, PublishResult
 from bbreview.review.source import Change, GitChange, PatchSetChange, PullRequest, UnavailableFile, parse_pr_url
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "GitChange",
     "InlineComment",
     "PatchSetChange",
+    "PublishFailure",
     "PublishResult",
     "PullRequest",
     "PythonCheck",

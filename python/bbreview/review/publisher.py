@@ -59,6 +59,20 @@ class BotComment:
 CONFIG_FIXED_HEADING = "## bbreview: the configuration is valid again"
 
 
+@dataclass(frozen=True)
+class PublishFailure:
+    """One thing the publisher could not do: ``what`` (e.g. "inline comment on a.py:3"), the
+    HTTP ``status`` when Bitbucket answered (None for a network failure), and its message."""
+
+    what: str
+    status: int | None
+    message: str
+
+    def __str__(self) -> str:
+        status = f"{self.status} " if self.status is not None else ""
+        return f"{self.what} failed: {status}{self.message}"
+
+
 @dataclass
 class PublishResult:
     posted: int = 0
@@ -67,7 +81,10 @@ class PublishResult:
     summary_comment_id: int | None = None
     report_annotations: int = 0
     actions: list[str] = field(default_factory=list)
+    #: The failures as text (``str`` of each of ``failures``).
     errors: list[str] = field(default_factory=list)
+    #: The failures with their HTTP status, for scripts and the service's events log.
+    failures: list[PublishFailure] = field(default_factory=list)
     comment_ids: dict[str, int] = field(default_factory=dict)
     #: The PR's source commit when it is no longer the reviewed one (nothing
     #: was posted on lines then; review that commit next). None: up to date.
@@ -76,6 +93,13 @@ class PublishResult:
     moved_to_summary: int = 0
     #: What was left out on purpose, and why (e.g. Code Insights on a fork the bot cannot write to).
     notes: list[str] = field(default_factory=list)
+
+    def fail(self, what: str, status: Any, message: Any) -> PublishFailure:
+        """Records a failure (in ``failures`` and, as text, in ``errors``)."""
+        failure = PublishFailure(what, int(status) if isinstance(status, int) else None, str(message))
+        self.failures.append(failure)
+        self.errors.append(str(failure))
+        return failure
 
     def __str__(self) -> str:
         return (
@@ -166,7 +190,7 @@ class BitbucketPublisher:
         current = review.fingerprints
 
         # 1. inline comments, posted concurrently (their order on the PR follows the diff anyway)
-        failed: list[str] = []
+        failed: list[PublishFailure] = []
         todo: list[tuple[InlineComment, list[str]]] = []
         for comment in review.comments:
             fingerprint = comment.finding.fingerprint
@@ -190,7 +214,7 @@ class BitbucketPublisher:
             if isinstance(answer, BaseException):
                 status = getattr(answer, "status", "")
                 message = getattr(answer, "message", answer)
-                result.errors.append(f"inline comment on {where} failed: {status} {message}")
+                result.fail(f"inline comment on {where}", status, message)
                 log.warning("%s: inline comment on %s failed: HTTP %s: %s", pr_key, where, status, message)
                 # The finding keeps its text: it is listed in the summary, with why it is not on the line.
                 reason = f"posting it on the line failed (HTTP {status})" if status else "posting it on the line failed"
@@ -234,12 +258,11 @@ class BitbucketPublisher:
                     self.store.mark_comment(pr_key, c.fingerprint, "resolved")
             except BitbucketError as exc:
                 if exc.status != 409:  # 409: already resolved (§6.5)
-                    failed.append(f"resolving comment #{c.id} failed: {exc.status} {exc.message}")
+                    failed.append(result.fail(f"resolving comment #{c.id}", exc.status, exc.message))
 
         # 3. the summary, edited in place
-        review.errors.extend(failed)
+        review.errors.extend(str(f) for f in failed)
         text = review.summary_markdown(earlier_open=earlier_open)
-        result.errors.extend(failed)
         summary_id = self._publish_summary(pr, existing, text, dry_run, result)
         result.summary_comment_id = summary_id
         self._close_config_error(pr, existing, review, dry_run, result)
@@ -334,8 +357,7 @@ class BitbucketPublisher:
         try:
             self.client.update_comment(pr.workspace, pr.repo, pr.id, old.id, text)
         except BitbucketError as exc:
-            result.errors.append(f"updating the configuration error comment #{old.id} failed: {exc.status} "
-                                 f"{exc.message}")
+            result.fail(f"updating the configuration error comment #{old.id}", exc.status, exc.message)
 
     # -- pieces ---------------------------------------------------------------------------------
     def _publish_summary(
@@ -398,7 +420,7 @@ class BitbucketPublisher:
                                     f"the fork's commit (HTTP {exc.status}); the comments carry the findings")
                 log.info("%s: Code Insights report on a fork's commit refused: HTTP %s", pr.label, exc.status)
                 return
-            result.errors.append(f"Code Insights report failed: {exc.status} {exc.message}")
+            result.fail("Code Insights report", exc.status, exc.message)
             log.warning("%s: Code Insights report failed: HTTP %s", pr.label, exc.status)
 
 

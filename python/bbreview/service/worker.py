@@ -10,7 +10,6 @@ what was already posted and posts nothing twice.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 from bbreview.errors import BitbucketError, ConfigError, LLMError, NotFound
 from bbreview.review import BitbucketPublisher, PullRequest, Reviewer, load_change_config
 from bbreview.review.config import ReviewConfig
-from bbreview.review.publisher import read_bot_comments
+from bbreview.review.publisher import PublishFailure, read_bot_comments
 from bbreview.review.source import CONFIG_FILE
 from bbreview.service.commands import COMMANDS, description_disables_reviews, help_text, parse_command
 from bbreview.service.events import BotIdentity
@@ -36,11 +35,6 @@ LLM_SETUP_HELP = (
     "  model: gpt-4o-mini\n  api_key_env: OPENAI_API_KEY   # the variable holding the key on the bbreview host\n```\n\n"
     "Commands work without an LLM: mention me with `help` to list them."
 )
-
-
-#: The HTTP status in the publisher's error lines ("inline comment on a.py:3
-#: failed: 403 Forbidden", "Code Insights report failed: 403 ...").
-_PUBLISH_STATUS = re.compile(r"failed: (\d{3})\b")
 
 
 def _publish_hint(status: int | None) -> str:
@@ -168,7 +162,7 @@ class JobRunner:
         # `full`: everything was reviewed again (since=None), and a finding whose comment was
         # resolved while still in the code is posted again; an open one never twice.
         result = self.publisher.publish(review, pr, full=full)
-        self._record_publish_errors(pr, head, result.errors)
+        self._record_publish_errors(pr, head, result.failures)
         now = self.clock()
         if result.newer_commit:
             # A newer commit arrived while reviewing: only the summary was posted, and the
@@ -182,16 +176,15 @@ class JobRunner:
         ))
         return str(result)
 
-    def _record_publish_errors(self, pr: PullRequest, head: str, errors: Sequence[str]) -> None:
+    def _record_publish_errors(self, pr: PullRequest, head: str, failures: Sequence[PublishFailure]) -> None:
         """The publisher carries on past a failed comment or report and lists it in
         its result; each goes to the events log, so the console's health view shows it."""
-        for error in errors:
-            m = _PUBLISH_STATUS.search(error)
-            status = int(m.group(1)) if m else None
+        for failure in failures:
             self.store.log_event(
                 "publish_error",
-                f"publishing the review of {pr.label} at {head[:12] or 'its head'}: {error}{_publish_hint(status)}",
-                repository=f"{pr.workspace}/{pr.repo}", pr_id=pr.id, level="error", status=status,
+                f"publishing the review of {pr.label} at {head[:12] or 'its head'}: {failure}"
+                f"{_publish_hint(failure.status)}",
+                repository=f"{pr.workspace}/{pr.repo}", pr_id=pr.id, level="error", status=failure.status,
             )
 
     def _closed(self, job: Job) -> str:
