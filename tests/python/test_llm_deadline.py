@@ -316,3 +316,12 @@ def test_llm_settings_reject_an_invalid_review_timeout_s(value: Any) -> None:
 def test_a_call_timeout_longer_than_the_review_time_limit_is_warned_about() -> None:
     cfg = ReviewConfig.from_yaml("llm:\n  provider: openai\n  timeout_s: 600\n  review_timeout_s: 300\n")
     assert any("llm.timeout_s" in w and "review_timeout_s" in w for w in cfg.check())
+
+
+def test_an_answer_in_a_thread_has_the_same_time_limit() -> None:
+    with FakeLLM(latency=60) as slow:
+        provider = OpenAIProvider(slow.openai_base_url, "fake-model", timeout=30, retry=FAST)
+        reviewer = LLMReviewer(provider, LLMSettings(review_timeout_s=1))
+        with pytest.raises(LLMError):
+            reviewer.answer("is this exploitable?", code="eval(x)", path="app.py")
+        assert len(slow.requests) == 1  # cut off at the limit, not retried past it

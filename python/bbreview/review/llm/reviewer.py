@@ -675,7 +675,8 @@ class LLMReviewer:
         ``thread`` is the conversation so far as (author, text), oldest first;
         ``code`` the code under discussion (``path`` names its file). Everything
         is passed as delimited data, cut to fit one request (the latest thread
-        entries are kept). Raises LLMError when the provider fails.
+        entries are kept). Raises LLMError when the provider fails or does not
+        answer within ``review_timeout_s``.
         """
         settings = self.settings
         question = _cut(question, MAX_QUESTION_CHARS)
@@ -718,12 +719,15 @@ class LLMReviewer:
             thread="\n\n".join(entries) or "(no earlier comments)",
             question=question,
         )
+        # An answer gets the same time limit as a review's LLM part (retries included).
+        extra = {"deadline": Deadline(settings.review_timeout_s)} if self._takes_deadline else {}
         completion = self.provider.complete(
             system,
             [{"role": "user", "content": user}],
             max_tokens=settings.max_output_tokens,
             temperature=settings.temperature,
             json=False,
+            **extra,
         )
         text = completion.text.replace(boundary, "").strip()
         for mention in self.bot_mentions:  # an answer must never summon the bot again
