@@ -325,3 +325,18 @@ def test_an_answer_in_a_thread_has_the_same_time_limit() -> None:
         with pytest.raises(LLMError):
             reviewer.answer("is this exploitable?", code="eval(x)", path="app.py")
         assert len(slow.requests) == 1  # cut off at the limit, not retried past it
+
+
+def test_every_llm_key_the_settings_share_reaches_the_reviewer_through_the_pipeline() -> None:
+    import dataclasses
+
+    cfg = ReviewConfig.from_yaml(
+        "llm:\n  provider: openai\n  model: m\n  max_tokens_per_review: 1234\n  max_output_tokens: 321\n"
+        "  concurrency: 3\n  timeout_s: 7\n  temperature: 0.5\n  review_timeout_s: 42\n"
+    )
+    provider = OpenAIProvider("http://127.0.0.1:9/v1", "m")
+    settings = Reviewer(cfg, llm=provider).llm().settings
+    shared = {f.name for f in dataclasses.fields(LLMSettings)} & {f.name for f in dataclasses.fields(cfg.llm)}
+    assert {"review_timeout_s", "concurrency", "timeout_s"} <= shared
+    for name in shared:
+        assert getattr(settings, name) == getattr(cfg.llm, name), name

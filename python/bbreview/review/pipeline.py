@@ -525,13 +525,12 @@ class Reviewer:
             return None  # no provider configured: rules and checks only
         from bbreview.review import llm as llm_mod
 
-        settings = llm_mod.LLMSettings(
-            provider=cfg.llm.provider, model=cfg.llm.model, base_url=cfg.llm.base_url,
-            api_key_env=cfg.llm.api_key_env, max_tokens_per_review=cfg.llm.max_tokens_per_review,
-            max_output_tokens=cfg.llm.max_output_tokens, concurrency=cfg.llm.concurrency,
-            timeout_s=cfg.llm.timeout_s, temperature=cfg.llm.temperature,
-            review_timeout_s=cfg.llm.review_timeout_s,
-        )
+        # Every `llm:` key of the configuration that the runtime settings share, by name (the
+        # environment's overrides apply in make_provider, and only without a configured provider).
+        shared = {f.name for f in dataclasses.fields(llm_mod.LLMSettings)} & {
+            f.name for f in dataclasses.fields(cfg.llm)
+        }
+        settings = llm_mod.LLMSettings(**{name: getattr(cfg.llm, name) for name in shared})
         if llm is None:
             provider = llm_mod.make_provider(settings, env)
             if provider is None:
