@@ -51,23 +51,11 @@ import sys
 import tempfile
 import time
 
+# The store's own inbox table (the one the C++ intake writes in production), for both servers.
+from bbreview.store.sqlite import INBOX_DDL
+
 SECRET = "bench-secret"
 PATH = "/bitbucketHandler"
-INBOX_DDL = """
-CREATE TABLE inbox (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  request_uuid TEXT UNIQUE,
-  dedup_key TEXT NOT NULL UNIQUE,
-  event_key TEXT NOT NULL,
-  hook_uuid TEXT,
-  repository TEXT,
-  pr_id INTEGER,
-  attempt INTEGER NOT NULL DEFAULT 1,
-  received_at REAL NOT NULL,
-  body BLOB NOT NULL,
-  state TEXT NOT NULL DEFAULT 'new'
-);
-"""
 
 
 # -- payloads --------------------------------------------------------------------------
